@@ -1,0 +1,53 @@
+//! `leadtime decide`: one request in, one decision out.
+
+use crate::failure::Failure;
+use crate::input;
+use leadtime::{Engine, Limits};
+use std::process::ExitCode;
+
+/// Arguments of `leadtime decide`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A built-in policy name (see `leadtime policies`) or a `.wasm`/`.wat` file.
+    #[arg(long, default_value_t = default_policy())]
+    policy: String,
+    /// The request in JSON (`-` for stdin); see examples/request.json.
+    #[arg(long)]
+    request: String,
+    /// A policy parameter, `name=value`; repeatable. Overrides the request's params.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// CPU budget per call, in fuel (about one unit per wasm instruction).
+    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    fuel: u64,
+    /// Memory cap of the policy, in MiB.
+    #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+    memory_mib: usize,
+}
+
+/// The policy used when none is named.
+pub fn default_policy() -> String {
+    leadtime::builtin_names()
+        .first()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    let mut request = input::read_request(&args.request)?;
+    let params = input::parse_params(&args.params)?;
+    request.params.extend(params);
+    let limits = Limits {
+        fuel_per_call: args.fuel,
+        memory_bytes: args.memory_mib << 20,
+        ..Limits::default()
+    };
+    let engine = Engine::new(limits)?;
+    let mut policy = engine.load(&args.policy, request.params.clone())?;
+    let decision = policy.decide(&request)?;
+    let json = serde_json::to_string_pretty(&decision)
+        .map_err(|e| Failure::new("internal", e.to_string()))?;
+    println!("{json}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,67 @@
+//! `leadtime`: the command line, a thin layer over the `leadtime` engine crate.
+
+mod cmd;
+mod failure;
+mod input;
+
+use clap::{Parser, Subcommand};
+use failure::Failure;
+use std::process::ExitCode;
+
+/// Predictive autoscaling policies in a WebAssembly sandbox.
+#[derive(Parser)]
+#[command(name = "leadtime", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (e.g. `info`, or `policy=debug` for what policies log); logs go to stderr.
+    #[arg(
+        long,
+        global = true,
+        default_value = "warn,policy=off",
+        env = "LEADTIME_LOG"
+    )]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ask a policy for a replica target for one request; prints the decision as JSON.
+    Decide(cmd::decide::Args),
+    /// Show a policy module's ABI version, exports, imports and size, and whether it validates.
+    Inspect(cmd::inspect::Args),
+    /// List the built-in policies.
+    Policies,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // A bug of ours must still end in one `error:` line, never a panic's exit code 101.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal: {info}");
+    }));
+    let outcome = std::panic::catch_unwind(|| run(cli.command));
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(failure)) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(1)
+        }
+        Err(_) => ExitCode::from(70),
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Decide(args) => cmd::decide::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Policies => cmd::policies::run(),
+    }
+}

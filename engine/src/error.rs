@@ -1,0 +1,226 @@
+//! The one error type of the engine, with a kind a caller can match on.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong loading or calling a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not a valid WebAssembly module (or `.wat` text).
+    #[error("{0}")]
+    InvalidModule(String),
+    /// The module is larger than `Limits::module_bytes`.
+    #[error("module is {size} bytes, over the cap of {cap} bytes")]
+    ModuleTooLarge {
+        /// Size of the module.
+        size: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// A required export is missing.
+    #[error("the module does not export `{0}` (see docs/ABI.md)")]
+    MissingExport(String),
+    /// An export has the wrong kind or signature.
+    #[error("export `{name}` is {found}, expected {expected}")]
+    WrongSignature {
+        /// Export name.
+        name: String,
+        /// What the ABI requires.
+        expected: String,
+        /// What the module has.
+        found: String,
+    },
+    /// The module imports something the sandbox does not offer.
+    #[error("import `{module}::{name}` is not allowed: a policy may import only `leadtime::log`")]
+    ForbiddenImport {
+        /// Import module.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+    /// The policy speaks another ABI version.
+    #[error("the policy speaks ABI version {found}, this host speaks version {expected}")]
+    AbiMismatch {
+        /// What `leadtime_abi_version` returned.
+        found: i64,
+        /// The host's version.
+        expected: u32,
+    },
+    /// The call used up its CPU budget.
+    #[error("the call used its whole CPU budget of {budget} fuel")]
+    OutOfFuel {
+        /// Fuel per call.
+        budget: u64,
+    },
+    /// The policy tried to grow memory or a table past its cap.
+    #[error("{what} would grow to {desired} past the cap of {cap}")]
+    OutOfMemory {
+        /// `memory` (bytes) or `table` (elements).
+        what: &'static str,
+        /// The size asked for.
+        desired: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// The policy exhausted the wasm call stack (deep or unbounded recursion).
+    #[error("call stack exhausted (cap {cap} bytes)")]
+    StackOverflow {
+        /// `Limits::stack_bytes`.
+        cap: usize,
+    },
+    /// The policy trapped: `unreachable`, a panic, a division by zero, an out-of-bounds access.
+    #[error("{0}")]
+    Trap(String),
+    /// The policy misused a host function (bad buffer, oversized log line).
+    #[error("{0}")]
+    HostCall(String),
+    /// The policy answered something that is not a valid response.
+    #[error("{0}")]
+    BadResponse(String),
+    /// The policy answered with an `error` instead of a decision.
+    #[error("{0}")]
+    PolicyError(String),
+    /// The policy's `leadtime_init` refused its parameters.
+    #[error("{0}")]
+    InitFailed(String),
+    /// The request cannot be sent (for example it does not encode).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No built-in policy has this name, and it is not a `.wasm` or `.wat` path.
+    #[error("no built-in policy `{name}` (built-ins: {known}); a file must end in .wasm or .wat")]
+    UnknownPolicy {
+        /// What was asked for.
+        name: String,
+        /// The built-in names.
+        known: String,
+    },
+    /// A policy file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The runtime itself failed (not the policy's doing).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// The kind of an [`Error`], for matching, metrics and the CLI's `error: <kind>: ...` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// See [`Error::InvalidModule`] and [`Error::ModuleTooLarge`].
+    InvalidModule,
+    /// See [`Error::MissingExport`].
+    MissingExport,
+    /// See [`Error::WrongSignature`].
+    WrongSignature,
+    /// See [`Error::ForbiddenImport`].
+    ForbiddenImport,
+    /// See [`Error::AbiMismatch`].
+    AbiMismatch,
+    /// See [`Error::OutOfFuel`].
+    OutOfFuel,
+    /// See [`Error::OutOfMemory`].
+    OutOfMemory,
+    /// See [`Error::StackOverflow`].
+    StackOverflow,
+    /// See [`Error::Trap`].
+    Trap,
+    /// See [`Error::HostCall`].
+    HostCall,
+    /// See [`Error::BadResponse`].
+    BadResponse,
+    /// See [`Error::PolicyError`].
+    PolicyError,
+    /// See [`Error::InitFailed`].
+    InitFailed,
+    /// See [`Error::BadRequest`].
+    BadRequest,
+    /// See [`Error::UnknownPolicy`].
+    UnknownPolicy,
+    /// See [`Error::Io`].
+    Io,
+    /// See [`Error::Runtime`].
+    Runtime,
+}
+
+impl ErrorKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::InvalidModule,
+        ErrorKind::MissingExport,
+        ErrorKind::WrongSignature,
+        ErrorKind::ForbiddenImport,
+        ErrorKind::AbiMismatch,
+        ErrorKind::OutOfFuel,
+        ErrorKind::OutOfMemory,
+        ErrorKind::StackOverflow,
+        ErrorKind::Trap,
+        ErrorKind::HostCall,
+        ErrorKind::BadResponse,
+        ErrorKind::PolicyError,
+        ErrorKind::InitFailed,
+        ErrorKind::BadRequest,
+        ErrorKind::UnknownPolicy,
+        ErrorKind::Io,
+        ErrorKind::Runtime,
+    ];
+
+    /// The kebab-case name, e.g. `out-of-fuel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidModule => "invalid-module",
+            ErrorKind::MissingExport => "missing-export",
+            ErrorKind::WrongSignature => "wrong-signature",
+            ErrorKind::ForbiddenImport => "forbidden-import",
+            ErrorKind::AbiMismatch => "abi-mismatch",
+            ErrorKind::OutOfFuel => "out-of-fuel",
+            ErrorKind::OutOfMemory => "out-of-memory",
+            ErrorKind::StackOverflow => "stack-overflow",
+            ErrorKind::Trap => "trap",
+            ErrorKind::HostCall => "host-call",
+            ErrorKind::BadResponse => "bad-response",
+            ErrorKind::PolicyError => "policy-error",
+            ErrorKind::InitFailed => "init-failed",
+            ErrorKind::BadRequest => "bad-request",
+            ErrorKind::UnknownPolicy => "unknown-policy",
+            ErrorKind::Io => "io",
+            ErrorKind::Runtime => "runtime",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// This error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidModule(_) | Error::ModuleTooLarge { .. } => ErrorKind::InvalidModule,
+            Error::MissingExport(_) => ErrorKind::MissingExport,
+            Error::WrongSignature { .. } => ErrorKind::WrongSignature,
+            Error::ForbiddenImport { .. } => ErrorKind::ForbiddenImport,
+            Error::AbiMismatch { .. } => ErrorKind::AbiMismatch,
+            Error::OutOfFuel { .. } => ErrorKind::OutOfFuel,
+            Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
+            Error::StackOverflow { .. } => ErrorKind::StackOverflow,
+            Error::Trap(_) => ErrorKind::Trap,
+            Error::HostCall(_) => ErrorKind::HostCall,
+            Error::BadResponse(_) => ErrorKind::BadResponse,
+            Error::PolicyError(_) => ErrorKind::PolicyError,
+            Error::InitFailed(_) => ErrorKind::InitFailed,
+            Error::BadRequest(_) => ErrorKind::BadRequest,
+            Error::UnknownPolicy { .. } => ErrorKind::UnknownPolicy,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Runtime(_) => ErrorKind::Runtime,
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,60 @@
+//! leadtime: run autoscaling policies compiled to WebAssembly, sandboxed, and get replica targets.
+//!
+//! ```no_run
+//! use leadtime::{Engine, Limits, Params};
+//! # fn request() -> leadtime::Request { unimplemented!() }
+//! let engine = Engine::new(Limits::default())?;
+//! let mut policy = engine.load("target-tracking", Params::new())?;
+//! let decision = policy.decide(&request())?;
+//! println!("{} replicas: {}", decision.replicas, decision.reason);
+//! # Ok::<(), leadtime::Error>(())
+//! ```
+//!
+//! Data flows one way: request → [`sandbox`] → policy → [`guard`] → [`Decision`].
+
+pub mod abi;
+mod decision;
+mod engine;
+mod error;
+pub mod guard;
+mod policy;
+pub mod sandbox;
+
+pub use decision::Decision;
+pub use engine::Engine;
+pub use error::{Error, ErrorKind, Result};
+pub use leadtime_wire::{
+    codec, Forecast, Metric, Param, Params, ReadyTime, Replicas, Request, Response, Workload,
+};
+pub use policy::Policy;
+pub use sandbox::{Level, Limits, LogLine};
+
+/// The names of the built-in policies, default first.
+pub fn builtin_names() -> Vec<&'static str> {
+    #[cfg(feature = "builtin")]
+    return leadtime_builtin::BUILTINS.iter().map(|b| b.name).collect();
+    #[cfg(not(feature = "builtin"))]
+    return Vec::new();
+}
+
+/// The built-in policies: (name, one-line summary), default first.
+pub fn builtins() -> Vec<(&'static str, &'static str)> {
+    #[cfg(feature = "builtin")]
+    return leadtime_builtin::BUILTINS
+        .iter()
+        .map(|b| (b.name, b.summary))
+        .collect();
+    #[cfg(not(feature = "builtin"))]
+    return Vec::new();
+}
+
+/// The wasm bytes of a built-in policy.
+pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {
+    #[cfg(feature = "builtin")]
+    return leadtime_builtin::get(name).map(|b| b.wasm);
+    #[cfg(not(feature = "builtin"))]
+    return {
+        let _ = name;
+        None
+    };
+}

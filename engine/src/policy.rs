@@ -1,0 +1,277 @@
+//! A loaded policy for one workload: its instance, its parameters, the state it carries between
+//! calls, and the call itself: request in, checked decision out.
+
+use crate::abi::{self, ModuleInfo};
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::guard;
+use crate::sandbox::{self, Limits, LogLine, StoreState};
+use leadtime_wire::codec;
+use leadtime_wire::{Params, Request, Response};
+use std::borrow::Cow;
+use wasmtime::{InstancePre, Memory, Store, TypedFunc};
+
+/// A policy ready to decide for one workload. Create it with [`crate::Engine::load`].
+pub struct Policy {
+    name: String,
+    engine: wasmtime::Engine,
+    pre: InstancePre<StoreState>,
+    limits: Limits,
+    params: Params,
+    info: ModuleInfo,
+    live: Option<Live>,
+    state: Option<Vec<u8>>,
+    last_logs: Vec<LogLine>,
+    last_fuel: u64,
+}
+
+/// A running instance and its typed entry points.
+struct Live {
+    store: Store<StoreState>,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    decide: TypedFunc<(i32, i32), i64>,
+}
+
+impl Policy {
+    pub(crate) fn new(
+        name: String,
+        engine: wasmtime::Engine,
+        pre: InstancePre<StoreState>,
+        limits: Limits,
+        params: Params,
+        info: ModuleInfo,
+    ) -> Result<Policy> {
+        let mut policy = Policy {
+            name,
+            engine,
+            pre,
+            limits,
+            params,
+            info,
+            live: None,
+            state: None,
+            last_logs: Vec::new(),
+            last_fuel: 0,
+        };
+        // Instantiate now, so that a bad start function, ABI version or params fail the load
+        // rather than the first decision.
+        policy.live = Some(policy.instantiate()?);
+        Ok(policy)
+    }
+
+    /// The name the policy was loaded under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The module's exports and imports.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    /// The parameters given at load.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Lines the policy logged during the last call.
+    pub fn last_logs(&self) -> &[LogLine] {
+        &self.last_logs
+    }
+
+    /// Fuel the last call used (also set when it failed).
+    pub fn last_fuel(&self) -> u64 {
+        self.last_fuel
+    }
+
+    /// Forgets the state the policy returned, as after a restart.
+    pub fn reset_state(&mut self) {
+        self.state = None;
+    }
+
+    /// Asks the policy for a replica target.
+    ///
+    /// The request goes out with the policy's load-time params when it carries none, and with
+    /// the state the policy returned last time when it carries none. The answer is checked and
+    /// clamped to `[min, max]`. On any error the instance is replaced before the next call.
+    pub fn decide(&mut self, request: &Request) -> Result<Decision> {
+        guard::check_request(&request.replicas)?;
+        let request = self.complete(request);
+        let payload = codec::to_msgpack(request.as_ref())
+            .map_err(|e| Error::BadRequest(format!("request does not encode: {e}")))?;
+        let result = self.call(&payload);
+        if result.is_err() || self.limits.fresh_instance_per_call {
+            self.live = None;
+        }
+        let response = result?;
+        let mut decision = guard::check(&request.replicas, response)?;
+        decision.fuel = self.last_fuel;
+        self.state = decision.state.clone();
+        Ok(decision)
+    }
+
+    fn complete<'r>(&self, request: &'r Request) -> Cow<'r, Request> {
+        let add_params = request.params.is_empty() && !self.params.is_empty();
+        let add_state = request.state.is_none() && self.state.is_some();
+        if !(add_params || add_state) {
+            return Cow::Borrowed(request);
+        }
+        let mut owned = request.clone();
+        if add_params {
+            owned.params = self.params.clone();
+        }
+        if add_state {
+            owned.state = self.state.clone();
+        }
+        Cow::Owned(owned)
+    }
+
+    /// One `leadtime_decide` call on a live instance; the raw response, decoded.
+    fn call(&mut self, payload: &[u8]) -> Result<Response> {
+        if self.live.is_none() {
+            self.live = Some(self.instantiate()?);
+        }
+        let live = self.live.as_mut().expect("instantiated above");
+        live.store.data_mut().begin_call();
+        live.store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let result = invoke(live, payload, self.limits.response_bytes);
+        let fuel_left = live.store.get_fuel().unwrap_or(0);
+        self.last_fuel = self.limits.fuel_per_call.saturating_sub(fuel_left);
+        self.last_logs = std::mem::take(&mut live.store.data_mut().logs);
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(Fail::Wasm(e)) => return Err(sandbox::to_error(&mut live.store, e)),
+            Err(Fail::Host(e)) => return Err(e),
+        };
+        let response: Response = codec::from_msgpack(&bytes)
+            .map_err(|e| Error::BadResponse(format!("response is not a valid message: {e}")))?;
+        if let Some(message) = response.error {
+            return Err(Error::PolicyError(message));
+        }
+        if response.replicas.is_none() {
+            return Err(Error::BadResponse(
+                "response has neither `replicas` nor `error`".into(),
+            ));
+        }
+        Ok(response)
+    }
+
+    /// A fresh instance: start function run, ABI version checked, params accepted.
+    fn instantiate(&self) -> Result<Live> {
+        let state = StoreState::new(&self.limits, &self.name);
+        let mut store = sandbox::new_store(&self.engine, state);
+        let runtime = |e: wasmtime::Error| Error::Runtime(e.to_string());
+        store.set_fuel(self.limits.fuel_per_call).map_err(runtime)?;
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => return Err(sandbox::to_error(&mut store, e)),
+        };
+        // `abi::check` vetted every export's type at load, so these look-ups cannot fail.
+        let typed = |e: wasmtime::Error| Error::Runtime(format!("ABI export: {e}"));
+        let memory = instance
+            .get_memory(&mut store, abi::EXPORT_MEMORY)
+            .ok_or_else(|| Error::MissingExport(abi::EXPORT_MEMORY.into()))?;
+        let version = instance
+            .get_typed_func::<(), i32>(&mut store, abi::EXPORT_ABI_VERSION)
+            .map_err(typed)?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, abi::EXPORT_ALLOC)
+            .map_err(typed)?;
+        let decide = instance
+            .get_typed_func::<(i32, i32), i64>(&mut store, abi::EXPORT_DECIDE)
+            .map_err(typed)?;
+        let init = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, abi::EXPORT_INIT)
+            .ok();
+
+        let found = match version.call(&mut store, ()) {
+            Ok(v) => v,
+            Err(e) => return Err(sandbox::to_error(&mut store, e)),
+        };
+        if found as i64 != abi::ABI_VERSION as i64 {
+            return Err(Error::AbiMismatch {
+                found: found as i64,
+                expected: abi::ABI_VERSION,
+            });
+        }
+        let mut live = Live {
+            store,
+            memory,
+            alloc,
+            decide,
+        };
+        if let Some(init) = init {
+            let params = codec::to_msgpack(&self.params)
+                .map_err(|e| Error::BadRequest(format!("params do not encode: {e}")))?;
+            live.store.data_mut().begin_call();
+            let code = match write_payload(&mut live, &params)
+                .and_then(|(ptr, len)| init.call(&mut live.store, (ptr, len)).map_err(Fail::Wasm))
+            {
+                Ok(code) => code,
+                Err(Fail::Wasm(e)) => return Err(sandbox::to_error(&mut live.store, e)),
+                Err(Fail::Host(e)) => return Err(e),
+            };
+            if code != 0 {
+                let why = live
+                    .store
+                    .data()
+                    .last_error_log()
+                    .unwrap_or("the policy gave no reason")
+                    .to_string();
+                return Err(Error::InitFailed(format!(
+                    "leadtime_init rejected the params (code {code}): {why}"
+                )));
+            }
+        }
+        Ok(live)
+    }
+}
+
+/// Why a call failed: inside wasm (to be classified), or a check of the host's.
+enum Fail {
+    Wasm(wasmtime::Error),
+    Host(Error),
+}
+
+/// Copies `payload` into a buffer from `leadtime_alloc`; returns the buffer's (ptr, len).
+fn write_payload(live: &mut Live, payload: &[u8]) -> Result<(i32, i32), Fail> {
+    let len = i32::try_from(payload.len())
+        .map_err(|_| Fail::Host(Error::BadRequest("payload over 2 GiB".into())))?;
+    let ptr = live.alloc.call(&mut live.store, len).map_err(Fail::Wasm)?;
+    let data = live.memory.data_mut(&mut live.store);
+    let size = data.len();
+    let range = abi::span(ptr as u32, len as u32, size).ok_or_else(|| {
+        Fail::Host(Error::BadResponse(format!(
+            "leadtime_alloc({len}) returned {}, outside the policy's memory of {size} bytes",
+            ptr as u32
+        )))
+    })?;
+    data[range].copy_from_slice(payload);
+    Ok((ptr, len))
+}
+
+/// Writes the request, calls `leadtime_decide`, and copies the response out.
+fn invoke(live: &mut Live, payload: &[u8], cap: usize) -> Result<Vec<u8>, Fail> {
+    let (ptr, len) = write_payload(live, payload)?;
+    let packed = live
+        .decide
+        .call(&mut live.store, (ptr, len))
+        .map_err(Fail::Wasm)?;
+    let (out_ptr, out_len) = abi::unpack(packed);
+    if out_len as usize > cap {
+        return Err(Fail::Host(Error::BadResponse(format!(
+            "response length {out_len} is over the cap of {cap} bytes"
+        ))));
+    }
+    let data = live.memory.data(&live.store);
+    let range = abi::span(out_ptr, out_len, data.len()).ok_or_else(|| {
+        Fail::Host(Error::BadResponse(format!(
+            "response at {out_ptr}+{out_len} is outside the policy's memory of {} bytes",
+            data.len()
+        )))
+    })?;
+    Ok(data[range].to_vec())
+}

@@ -1,0 +1,297 @@
+//! The sandbox: every limit a policy runs under, the store it runs in, the one host function it
+//! may call, and how a failed wasm call becomes a typed [`Error`].
+
+use crate::abi;
+use crate::error::Error;
+use wasmtime::{Caller, Config, Linker, ResourceLimiter, Store, Trap};
+
+/// Every bound a policy runs under. Each is a named option with a safe default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU bound per call (and per instantiation), in wasmtime fuel (about one unit per wasm
+    /// instruction). The default, 400 million, is roughly 100 ms of work.
+    pub fuel_per_call: u64,
+    /// Linear memory cap per policy instance, in bytes. Default 64 MiB.
+    pub memory_bytes: usize,
+    /// Table cap per instance, in elements. Default 100,000.
+    pub table_elements: usize,
+    /// Native stack the policy's wasm may use, in bytes. Default 512 KiB.
+    pub stack_bytes: usize,
+    /// Largest module accepted, in bytes. Default 16 MiB.
+    pub module_bytes: usize,
+    /// Largest response accepted, in bytes. Default 4 MiB.
+    pub response_bytes: usize,
+    /// Longest log line accepted, in bytes; a longer one fails the call. Default 16 KiB.
+    pub log_line_bytes: usize,
+    /// Log lines kept per call; later ones are counted, not kept. Default 32.
+    pub log_lines_per_call: usize,
+    /// Fuel charged per `log` call, so that a log loop runs out of budget. Default 10,000.
+    pub fuel_per_log: u64,
+    /// Start each call on a fresh instance, so no memory survives between calls. Default false:
+    /// an instance is reused until a call fails, then replaced.
+    pub fresh_instance_per_call: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel_per_call: 400_000_000,
+            memory_bytes: 64 << 20,
+            table_elements: 100_000,
+            stack_bytes: 512 << 10,
+            module_bytes: 16 << 20,
+            response_bytes: 4 << 20,
+            log_line_bytes: 16 << 10,
+            log_lines_per_call: 32,
+            fuel_per_log: 10_000,
+            fresh_instance_per_call: false,
+        }
+    }
+}
+
+impl Limits {
+    /// The wasmtime configuration these limits need.
+    pub(crate) fn wasmtime_config(&self) -> Config {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .max_wasm_stack(self.stack_bytes)
+            // Determinism: the same request gives the same bits whatever the CPU.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true);
+        config
+    }
+}
+
+/// A policy's log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// 0.
+    Debug,
+    /// 1.
+    Info,
+    /// 2.
+    Warn,
+    /// 3 (and anything higher).
+    Error,
+}
+
+impl Level {
+    fn from_i32(level: i32) -> Level {
+        match level {
+            i32::MIN..=0 => Level::Debug,
+            1 => Level::Info,
+            2 => Level::Warn,
+            _ => Level::Error,
+        }
+    }
+}
+
+/// A line the policy logged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// Its level.
+    pub level: Level,
+    /// Its text (invalid UTF-8 replaced).
+    pub message: String,
+}
+
+/// What the host keeps per instance.
+pub(crate) struct StoreState {
+    limits: Limits,
+    /// The policy's name, for log context.
+    pub(crate) policy: String,
+    /// Lines logged during the current call.
+    pub(crate) logs: Vec<LogLine>,
+    /// Lines dropped during the current call (over `log_lines_per_call`).
+    pub(crate) dropped_logs: usize,
+    /// Why the sandbox stopped the current call, when it did.
+    violation: Option<Error>,
+}
+
+impl StoreState {
+    pub(crate) fn new(limits: &Limits, policy: &str) -> Self {
+        StoreState {
+            limits: limits.clone(),
+            policy: policy.to_string(),
+            logs: Vec::new(),
+            dropped_logs: 0,
+            violation: None,
+        }
+    }
+
+    /// Clears per-call records before a call.
+    pub(crate) fn begin_call(&mut self) {
+        self.logs.clear();
+        self.dropped_logs = 0;
+        self.violation = None;
+    }
+
+    /// The last error-level line of this call, which a policy uses to say why it failed.
+    pub(crate) fn last_error_log(&self) -> Option<&str> {
+        self.logs
+            .iter()
+            .rev()
+            .find(|l| l.level == Level::Error)
+            .map(|l| l.message.as_str())
+    }
+
+    /// Stops the call with `error`: wasmtime unwinds, and [`to_error`] returns it.
+    fn violate(&mut self, error: Error) -> wasmtime::Error {
+        let message = error.to_string();
+        self.violation = Some(error);
+        wasmtime::Error::msg(message)
+    }
+}
+
+impl ResourceLimiter for StoreState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.memory_bytes {
+            // A trap, not a quiet -1 from memory.grow: a policy at its cap is broken, and the
+            // caller should hear so by name rather than as whatever the guest does next.
+            let cap = self.limits.memory_bytes;
+            return Err(self.violate(Error::OutOfMemory {
+                what: "memory",
+                desired,
+                cap,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.table_elements {
+            let cap = self.limits.table_elements;
+            return Err(self.violate(Error::OutOfMemory {
+                what: "table",
+                desired,
+                cap,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// A store with the limiter and fuel set up.
+pub(crate) fn new_store(engine: &wasmtime::Engine, state: StoreState) -> Store<StoreState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| s);
+    store
+}
+
+/// The linker with the host functions of module `leadtime`.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> Linker<StoreState> {
+    let mut linker = Linker::new(engine);
+    linker
+        .func_wrap(abi::HOST_MODULE, abi::HOST_LOG, host_log)
+        .expect("defining leadtime::log in a fresh linker cannot clash");
+    linker
+}
+
+/// `leadtime::log(level, ptr, len)`.
+fn host_log(
+    mut caller: Caller<'_, StoreState>,
+    level: i32,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<()> {
+    let cost = caller.data().limits.fuel_per_log;
+    let fuel = caller.get_fuel()?;
+    if fuel < cost {
+        caller.set_fuel(0)?;
+        let budget = caller.data().limits.fuel_per_call;
+        return Err(caller.data_mut().violate(Error::OutOfFuel { budget }));
+    }
+    caller.set_fuel(fuel - cost)?;
+
+    let cap = caller.data().limits.log_line_bytes;
+    if len as u32 as usize > cap {
+        let e = Error::HostCall(format!(
+            "log: a line of {} bytes is over the cap of {cap} bytes",
+            len as u32
+        ));
+        return Err(caller.data_mut().violate(e));
+    }
+    let Some(memory) = caller
+        .get_export(abi::EXPORT_MEMORY)
+        .and_then(|e| e.into_memory())
+    else {
+        let e = Error::HostCall("log: the module exports no memory".into());
+        return Err(caller.data_mut().violate(e));
+    };
+    let data = memory.data(&caller);
+    let Some(range) = abi::span(ptr as u32, len as u32, data.len()) else {
+        let e = Error::HostCall(format!(
+            "log: buffer {}+{} is outside the policy's memory of {} bytes",
+            ptr as u32,
+            len as u32,
+            data.len()
+        ));
+        return Err(caller.data_mut().violate(e));
+    };
+    let message = String::from_utf8_lossy(&data[range]).into_owned();
+    let level = Level::from_i32(level);
+    let state = caller.data_mut();
+    match level {
+        Level::Debug => tracing::debug!(target: "policy", policy = %state.policy, "{message}"),
+        Level::Info => tracing::info!(target: "policy", policy = %state.policy, "{message}"),
+        Level::Warn => tracing::warn!(target: "policy", policy = %state.policy, "{message}"),
+        Level::Error => tracing::error!(target: "policy", policy = %state.policy, "{message}"),
+    }
+    if state.logs.len() < state.limits.log_lines_per_call {
+        state.logs.push(LogLine { level, message });
+    } else {
+        state.dropped_logs += 1;
+    }
+    Ok(())
+}
+
+/// Turns a failed wasm call into a typed error: a sandbox violation the host recorded wins,
+/// then wasmtime's trap codes, then the policy's own last error log for context.
+pub(crate) fn to_error(store: &mut Store<StoreState>, err: wasmtime::Error) -> Error {
+    if let Some(violation) = store.data_mut().violation.take() {
+        return violation;
+    }
+    let limits = &store.data().limits;
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Error::OutOfFuel {
+            budget: limits.fuel_per_call,
+        },
+        Some(Trap::StackOverflow) => Error::StackOverflow {
+            cap: limits.stack_bytes,
+        },
+        Some(trap) => {
+            let detail = store
+                .data()
+                .last_error_log()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            Error::Trap(format!("{trap}{detail}"))
+        }
+        // Not a trap: instantiation failed for a resource reason, or similar.
+        None => Error::Runtime(format!("{err:#}")),
+    }
+}

@@ -1,0 +1,9 @@
+;; expect: bad-response
+;; The response bytes are not MessagePack.
+(module
+  (memory (export "memory") 2)
+  (func (export "leadtime_abi_version") (result i32) i32.const 1)
+  (func (export "leadtime_alloc") (param i32) (result i32) i32.const 65536)
+  (data (i32.const 1024) "\c1\c1\c1\20\6e\6f\74\20\6d\73\67\70\61\63\6b")
+  (func (export "leadtime_decide") (param i32 i32) (result i64) i64.const 4398046511119)
+)
