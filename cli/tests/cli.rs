@@ -23,7 +23,19 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn decide_with_the_example_request_prints_a_decision() {
     let req = repo("examples/request.json");
+    // The default policy answers.
     let out = leadtime(&["decide", "--request", req.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(d["replicas"].as_u64().is_some(), "{d}");
+
+    let out = leadtime(&[
+        "decide",
+        "--policy",
+        "target-tracking",
+        "--request",
+        req.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Latest load 53.1 at 10 per pod.

@@ -13,6 +13,7 @@
 //! Data flows one way: request → [`sandbox`] → policy → [`guard`] → [`Decision`].
 
 pub mod abi;
+pub mod behavior;
 mod decision;
 mod engine;
 mod error;
@@ -20,6 +21,7 @@ pub mod guard;
 mod policy;
 pub mod sandbox;
 
+pub use behavior::{Behavior, Guardrails};
 pub use decision::Decision;
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

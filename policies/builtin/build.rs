@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (name users type, crate name). Keep in sync with `src/lib.rs`.
-const POLICIES: &[(&str, &str)] = &[("target-tracking", "leadtime-policy-target-tracking")];
+const POLICIES: &[(&str, &str)] = &[
+    ("predictive", "leadtime-policy-predictive"),
+    ("hpa", "leadtime-policy-hpa"),
+    ("target-tracking", "leadtime-policy-target-tracking"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
