@@ -1,11 +1,26 @@
 //! The Kubernetes HPA `behavior` rules (autoscaling/v2), applied after any policy: stabilisation
 //! windows and rate limits, with the history the HPA controller keeps per workload.
 //!
-//! SKELETON: the types and the API are fixed; `Guardrails::apply` is a pass-through until the
-//! HPA issue implements it.
+//! The arithmetic follows the upstream controller (`pkg/controller/podautoscaler/horizontal.go`:
+//! `stabilizeRecommendationWithBehaviors`, `convertDesiredReplicasWithBehaviorRate`,
+//! `calculateScaleUpLimitWithScalingRules`, `calculateScaleDownLimitWithBehaviors`,
+//! `storeScaleEvent`), including its float rounding and the way it reuses history slots, so that
+//! a backtest with these guardrails matches what a cluster would have done.
+//!
+//! ```
+//! use leadtime::behavior::{Behavior, Guardrails};
+//! use leadtime::Replicas;
+//! let behavior = Behavior::parse("scaleDown:\n  stabilizationWindowSeconds: 60\n").unwrap();
+//! let mut guard = Guardrails::new(behavior);
+//! let r = Replicas { current: 10, ready: 10, min: 1, max: 100 };
+//! let (target, note) = guard.apply(0, &r, 4);
+//! assert_eq!(target, 4); // no earlier recommendation is higher
+//! assert!(note.is_none());
+//! ```
 
 use leadtime_wire::Replicas;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
 
 /// The `behavior` block of a HorizontalPodAutoscaler, with the same field names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,7 +48,11 @@ pub struct ScalingRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Vec<ScalingPolicy>>,
     /// Relative change ignored in this direction (e.g. 0.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "quantity"
+    )]
     pub tolerance: Option<f64>,
 }
 
@@ -70,16 +89,434 @@ pub enum PolicyKind {
     Percent,
 }
 
-/// The behavior rules plus the history they need, for one workload.
-#[derive(Debug, Clone, Default)]
-pub struct Guardrails {
+/// Why a behavior block could not be read: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BehaviorError {
+    /// The text is not valid YAML or JSON for a behavior block (the message has line and column).
+    #[error("behavior ({format}): {message}")]
+    Parse {
+        /// `YAML` or `JSON`.
+        format: &'static str,
+        /// The parser's message, with the position.
+        message: String,
+    },
+    /// A field has a value Kubernetes would refuse.
+    #[error("behavior: `{field}` {message}")]
+    Invalid {
+        /// Path of the field, e.g. `scaleUp.policies[0].periodSeconds`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Kubernetes' `--horizontal-pod-autoscaler-downscale-stabilization` default, in seconds.
+pub const DEFAULT_SCALE_DOWN_WINDOW_SECONDS: u32 = 300;
+
+/// Upstream validation: `stabilizationWindowSeconds` is at most one hour.
+pub const MAX_STABILIZATION_WINDOW_SECONDS: u32 = 3600;
+
+/// Upstream validation: a policy's `periodSeconds` is at most 30 minutes.
+pub const MAX_PERIOD_SECONDS: u32 = 1800;
+
+impl ScalingRules {
+    /// The autoscaling/v2 scale-up defaults: no window, Max of 4 pods or 100% per 15 s.
+    pub fn default_scale_up() -> ScalingRules {
+        ScalingRules {
+            stabilization_window_seconds: Some(0),
+            select_policy: Some(SelectPolicy::Max),
+            policies: Some(vec![
+                ScalingPolicy {
+                    kind: PolicyKind::Pods,
+                    value: 4,
+                    period_seconds: 15,
+                },
+                ScalingPolicy {
+                    kind: PolicyKind::Percent,
+                    value: 100,
+                    period_seconds: 15,
+                },
+            ]),
+            tolerance: None,
+        }
+    }
+
+    /// The autoscaling/v2 scale-down defaults: a 300 s window, 100% per 15 s, Max.
+    pub fn default_scale_down() -> ScalingRules {
+        ScalingRules {
+            stabilization_window_seconds: Some(DEFAULT_SCALE_DOWN_WINDOW_SECONDS),
+            select_policy: Some(SelectPolicy::Max),
+            policies: Some(vec![ScalingPolicy {
+                kind: PolicyKind::Percent,
+                value: 100,
+                period_seconds: 15,
+            }]),
+            tolerance: None,
+        }
+    }
+
+    /// These rules with each absent field taken from `defaults`, as the API server does.
+    fn or_defaults(&self, defaults: ScalingRules) -> ScalingRules {
+        ScalingRules {
+            stabilization_window_seconds: self
+                .stabilization_window_seconds
+                .or(defaults.stabilization_window_seconds),
+            select_policy: self.select_policy.or(defaults.select_policy),
+            policies: self.policies.clone().or(defaults.policies),
+            tolerance: self.tolerance.or(defaults.tolerance),
+        }
+    }
+
+    fn validate(&self, at: &str) -> Result<(), BehaviorError> {
+        let invalid = |field: String, message: String| BehaviorError::Invalid { field, message };
+        if let Some(w) = self.stabilization_window_seconds {
+            if w > MAX_STABILIZATION_WINDOW_SECONDS {
+                return Err(invalid(
+                    format!("{at}.stabilizationWindowSeconds"),
+                    format!(
+                        "must be at most {MAX_STABILIZATION_WINDOW_SECONDS} (one hour), got {w}"
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = self.tolerance {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(invalid(
+                    format!("{at}.tolerance"),
+                    format!("must be a non-negative number, got {t}"),
+                ));
+            }
+        }
+        if let Some(policies) = &self.policies {
+            if policies.is_empty() {
+                return Err(invalid(
+                    format!("{at}.policies"),
+                    "must list at least one policy (omit it for the defaults)".into(),
+                ));
+            }
+            for (i, p) in policies.iter().enumerate() {
+                if p.value == 0 {
+                    return Err(invalid(
+                        format!("{at}.policies[{i}].value"),
+                        "must be greater than zero".into(),
+                    ));
+                }
+                if p.period_seconds == 0 || p.period_seconds > MAX_PERIOD_SECONDS {
+                    return Err(invalid(
+                        format!("{at}.policies[{i}].periodSeconds"),
+                        format!(
+                            "must be in 1..={MAX_PERIOD_SECONDS}, got {}",
+                            p.period_seconds
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Behavior {
+    /// Reads a behavior block from YAML or JSON text, exactly as in an HPA manifest. The text may
+    /// be the block's content, the block with its `behavior:` key, or a whole HPA manifest (its
+    /// `spec.behavior` is read). The result is validated.
+    pub fn parse(text: &str) -> Result<Behavior, BehaviorError> {
+        let behavior = if text.trim_start().starts_with('{') {
+            parse_json(text)?
+        } else {
+            parse_yaml(text)?
+        };
+        behavior.validate()?;
+        Ok(behavior)
+    }
+
+    /// Reads and validates a behavior block from a file (YAML or JSON).
+    pub fn from_file(path: &std::path::Path) -> Result<Behavior, BehaviorError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BehaviorError::Parse {
+            format: "file",
+            message: format!("{}: {e}", path.display()),
+        })?;
+        Behavior::parse(&text).map_err(|e| match e {
+            BehaviorError::Parse { format, message } => BehaviorError::Parse {
+                format,
+                message: format!("{}: {message}", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// Checks every field against the limits Kubernetes' API validation enforces.
+    pub fn validate(&self) -> Result<(), BehaviorError> {
+        if let Some(up) = &self.scale_up {
+            up.validate("scaleUp")?;
+        }
+        if let Some(down) = &self.scale_down {
+            down.validate("scaleDown")?;
+        }
+        Ok(())
+    }
+
+    /// The same block with every absent field set to its autoscaling/v2 default.
+    pub fn with_defaults(&self) -> Behavior {
+        Behavior {
+            scale_up: Some(
+                self.scale_up
+                    .clone()
+                    .unwrap_or_default()
+                    .or_defaults(ScalingRules::default_scale_up()),
+            ),
+            scale_down: Some(
+                self.scale_down
+                    .clone()
+                    .unwrap_or_default()
+                    .or_defaults(ScalingRules::default_scale_down()),
+            ),
+        }
+    }
+}
+
+/// Which of the accepted document shapes the text has.
+fn shape_of(keys: &[&str]) -> Shape {
+    if keys.contains(&"spec") {
+        Shape::Manifest
+    } else if keys.contains(&"behavior") {
+        Shape::Wrapped
+    } else {
+        Shape::Bare
+    }
+}
+
+enum Shape {
+    Bare,
+    Wrapped,
+    Manifest,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wrapped {
     behavior: Behavior,
 }
 
+#[derive(Deserialize)]
+struct Manifest {
+    spec: Spec,
+}
+
+#[derive(Deserialize)]
+struct Spec {
+    #[serde(default)]
+    behavior: Behavior,
+}
+
+fn parse_yaml(text: &str) -> Result<Behavior, BehaviorError> {
+    let err = |e: serde_norway::Error| BehaviorError::Parse {
+        format: "YAML",
+        message: e.to_string(),
+    };
+    // Read once loosely to see the document's shape, then again typed, from the text itself, so
+    // that errors keep their line and column.
+    let value: serde_norway::Value = serde_norway::from_str(text).map_err(err)?;
+    let keys: Vec<&str> = match &value {
+        serde_norway::Value::Mapping(m) => m.keys().filter_map(|k| k.as_str()).collect(),
+        // An empty document is an empty block: all defaults.
+        serde_norway::Value::Null => return Ok(Behavior::default()),
+        _ => {
+            return Err(BehaviorError::Parse {
+                format: "YAML",
+                message: "expected a mapping with `scaleUp` and/or `scaleDown`".into(),
+            })
+        }
+    };
+    Ok(match shape_of(&keys) {
+        Shape::Bare => serde_norway::from_str::<Behavior>(text).map_err(err)?,
+        Shape::Wrapped => {
+            serde_norway::from_str::<Wrapped>(text)
+                .map_err(err)?
+                .behavior
+        }
+        Shape::Manifest => {
+            serde_norway::from_str::<Manifest>(text)
+                .map_err(err)?
+                .spec
+                .behavior
+        }
+    })
+}
+
+fn parse_json(text: &str) -> Result<Behavior, BehaviorError> {
+    let err = |e: serde_json::Error| BehaviorError::Parse {
+        format: "JSON",
+        message: e.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(err)?;
+    let keys: Vec<&str> = match &value {
+        serde_json::Value::Object(m) => m.keys().map(String::as_str).collect(),
+        _ => {
+            return Err(BehaviorError::Parse {
+                format: "JSON",
+                message: "expected an object with `scaleUp` and/or `scaleDown`".into(),
+            })
+        }
+    };
+    Ok(match shape_of(&keys) {
+        Shape::Bare => serde_json::from_str::<Behavior>(text).map_err(err)?,
+        Shape::Wrapped => serde_json::from_str::<Wrapped>(text).map_err(err)?.behavior,
+        Shape::Manifest => {
+            serde_json::from_str::<Manifest>(text)
+                .map_err(err)?
+                .spec
+                .behavior
+        }
+    })
+}
+
+/// A Kubernetes quantity for `tolerance`: a number (`0.05`) or a string (`"0.05"`, `"50m"`).
+fn quantity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(f64),
+        Text(String),
+    }
+    let parsed = match Option::<Raw>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Raw::Number(n)) => n,
+        Some(Raw::Text(s)) => {
+            let s = s.trim();
+            let (digits, scale) = match s.strip_suffix('m') {
+                Some(milli) => (milli, 1e-3),
+                None => (s, 1.0),
+            };
+            digits.parse::<f64>().map(|v| v * scale).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "tolerance `{s}` is not a quantity like 0.1 or 100m"
+                ))
+            })?
+        }
+    };
+    Ok(Some(parsed))
+}
+
+/// One direction's rules with every default filled in.
+#[derive(Debug, Clone)]
+struct Rules {
+    window_seconds: u32,
+    select: SelectPolicy,
+    policies: Vec<ScalingPolicy>,
+    tolerance: Option<f64>,
+}
+
+impl Rules {
+    fn from(rules: Option<&ScalingRules>, defaults: ScalingRules) -> Rules {
+        let r = rules.cloned().unwrap_or_default().or_defaults(defaults);
+        Rules {
+            window_seconds: r.stabilization_window_seconds.unwrap_or(0),
+            select: r.select_policy.unwrap_or(SelectPolicy::Max),
+            policies: r.policies.unwrap_or_default(),
+            tolerance: r.tolerance,
+        }
+    }
+
+    fn longest_period(&self) -> u32 {
+        self.policies
+            .iter()
+            .map(|p| p.period_seconds)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A recommendation the guardrails saw, as upstream's `timestampedRecommendation`.
+#[derive(Debug, Clone, Copy)]
+struct Recommendation {
+    at_ms: i64,
+    replicas: u32,
+}
+
+/// A change of replicas the guardrails made, as upstream's `timestampedScaleEvent`.
+#[derive(Debug, Clone, Copy)]
+struct ScaleEvent {
+    at_ms: i64,
+    change: i64,
+    outdated: bool,
+}
+
+/// The behavior rules plus the history they need, for one workload.
+#[derive(Debug, Clone)]
+pub struct Guardrails {
+    behavior: Behavior,
+    up: Rules,
+    down: Rules,
+    recommendations: Vec<Recommendation>,
+    scale_up_events: Vec<ScaleEvent>,
+    scale_down_events: Vec<ScaleEvent>,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails::new(Behavior::default())
+    }
+}
+
+impl fmt::Display for SelectPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SelectPolicy::Max => "Max",
+            SelectPolicy::Min => "Min",
+            SelectPolicy::Disabled => "Disabled",
+        })
+    }
+}
+
+impl fmt::Display for ScalingPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            PolicyKind::Pods => write!(f, "{} pods per {}s", self.value, self.period_seconds),
+            PolicyKind::Percent => write!(f, "{}% per {}s", self.value, self.period_seconds),
+        }
+    }
+}
+
+/// Which of the two directions a rule belongs to, for notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "scale-up",
+            Direction::Down => "scale-down",
+        })
+    }
+}
+
 impl Guardrails {
-    /// Guardrails with these rules and no history.
+    /// Guardrails with these rules and no history. Absent fields take the autoscaling/v2
+    /// defaults; use [`Guardrails::try_new`] to refuse values Kubernetes would refuse.
     pub fn new(behavior: Behavior) -> Self {
-        Guardrails { behavior }
+        let up = Rules::from(behavior.scale_up.as_ref(), ScalingRules::default_scale_up());
+        let down = Rules::from(
+            behavior.scale_down.as_ref(),
+            ScalingRules::default_scale_down(),
+        );
+        Guardrails {
+            behavior,
+            up,
+            down,
+            recommendations: Vec::new(),
+            scale_up_events: Vec::new(),
+            scale_down_events: Vec::new(),
+        }
+    }
+
+    /// Guardrails with these rules once they pass Kubernetes' validation.
+    pub fn try_new(behavior: Behavior) -> Result<Self, BehaviorError> {
+        behavior.validate()?;
+        Ok(Guardrails::new(behavior))
     }
 
     /// The rules.
@@ -87,15 +524,353 @@ impl Guardrails {
         &self.behavior
     }
 
+    /// Forgets every recommendation and scale event, as a restarted controller would.
+    pub fn reset(&mut self) {
+        self.recommendations.clear();
+        self.scale_up_events.clear();
+        self.scale_down_events.clear();
+    }
+
     /// The target after stabilisation and rate limits, given the policy's `proposed` target at
     /// `now_ms`, and a note naming the rule that changed it, if any. Records the history.
+    ///
+    /// Records the returned target as applied: a change from `replicas.current` becomes a scale
+    /// event that later rate limits count, as the controller stores one after each rescale.
     pub fn apply(
         &mut self,
         now_ms: i64,
         replicas: &Replicas,
         proposed: u32,
     ) -> (u32, Option<String>) {
-        let _ = (now_ms, replicas);
-        (proposed, None)
+        let current = replicas.current;
+        let (min, max) = (replicas.min, replicas.max.max(replicas.min));
+        // reconcileAutoscaler: a current count outside the bounds goes straight to the bound,
+        // without stabilisation or rate limits.
+        let (target, note) = if current > max {
+            (
+                max,
+                Some(format!(
+                    "current {current} above max {max}: scaled to max, no behavior rule applies"
+                )),
+            )
+        } else if current < min {
+            (
+                min,
+                Some(format!(
+                    "current {current} below min {min}: scaled to min, no behavior rule applies"
+                )),
+            )
+        } else {
+            let mut notes = Vec::new();
+            let desired = self.tolerate(current, proposed, &mut notes);
+            let stabilized = self.stabilize(now_ms, current, desired, &mut notes);
+            let target = self.rate_limit(now_ms, current, stabilized, min, max, &mut notes);
+            (target, (!notes.is_empty()).then(|| notes.join("; ")))
+        };
+        if target != current {
+            self.store_scale_event(now_ms, current, target);
+        }
+        (target, note)
+    }
+
+    /// The behavior tolerance (autoscaling/v2 `tolerance`): a relative change from `current`
+    /// within it keeps `current`. Upstream applies it to the metric ratio; for a policy whose
+    /// target is ceil(ratio × current) the two agree.
+    fn tolerate(&self, current: u32, proposed: u32, notes: &mut Vec<String>) -> u32 {
+        if current == 0 || proposed == current {
+            return proposed;
+        }
+        let ratio = f64::from(proposed) / f64::from(current);
+        let (direction, tolerance) = if proposed > current {
+            (Direction::Up, self.up.tolerance)
+        } else {
+            (Direction::Down, self.down.tolerance)
+        };
+        let Some(tolerance) = tolerance else {
+            return proposed;
+        };
+        if (1.0 - ratio).abs() <= tolerance {
+            notes.push(format!(
+                "{direction} tolerance {tolerance}: {proposed} is within it of current {current}, holding {current}"
+            ));
+            current
+        } else {
+            proposed
+        }
+    }
+
+    /// `stabilizeRecommendationWithBehaviors`: the lowest recommendation in the scale-up window
+    /// and the highest in the scale-down window bound the target; records `desired`.
+    fn stabilize(
+        &mut self,
+        now_ms: i64,
+        current: u32,
+        desired: u32,
+        notes: &mut Vec<String>,
+    ) -> u32 {
+        let up_cutoff = now_ms - i64::from(self.up.window_seconds) * 1000;
+        let down_cutoff = now_ms - i64::from(self.down.window_seconds) * 1000;
+        let mut up_rec = desired;
+        let mut down_rec = desired;
+        let mut old_slot = None;
+        for (i, rec) in self.recommendations.iter().enumerate() {
+            if rec.at_ms > up_cutoff {
+                up_rec = up_rec.min(rec.replicas);
+            }
+            if rec.at_ms > down_cutoff {
+                down_rec = down_rec.max(rec.replicas);
+            }
+            if rec.at_ms < up_cutoff && rec.at_ms < down_cutoff {
+                old_slot = Some(i);
+            }
+        }
+        let stabilized = current.max(up_rec).min(down_rec);
+        let rec = Recommendation {
+            at_ms: now_ms,
+            replicas: desired,
+        };
+        match old_slot {
+            Some(i) => self.recommendations[i] = rec,
+            None => self.recommendations.push(rec),
+        }
+        if stabilized != desired {
+            notes.push(if desired >= current {
+                format!(
+                    "scale-up stabilization window {}s: lowest recent recommendation gives {stabilized} (asked {desired})",
+                    self.up.window_seconds
+                )
+            } else {
+                format!(
+                    "scale-down stabilization window {}s: highest recent recommendation gives {stabilized} (asked {desired})",
+                    self.down.window_seconds
+                )
+            });
+        }
+        stabilized
+    }
+
+    /// `convertDesiredReplicasWithBehaviorRate`: the policies' rate limits and the bounds.
+    fn rate_limit(
+        &self,
+        now_ms: i64,
+        current: u32,
+        desired: u32,
+        min: u32,
+        max: u32,
+        notes: &mut Vec<String>,
+    ) -> u32 {
+        let cur = i64::from(current);
+        if desired > current {
+            let (limit, why) = self.limit(now_ms, cur, Direction::Up);
+            // Upstream: never below current because of old events.
+            let limit = limit.max(cur);
+            if i64::from(max) > limit {
+                if i64::from(desired) > limit {
+                    notes.push(format!("{why}: limited to {limit} (asked {desired})"));
+                    return to_u32(limit);
+                }
+            } else if desired > max {
+                notes.push(format!("clamped to max {max} (asked {desired})"));
+                return max;
+            }
+        } else if desired < current {
+            let (limit, why) = self.limit(now_ms, cur, Direction::Down);
+            let limit = limit.min(cur);
+            if i64::from(min) < limit {
+                if i64::from(desired) < limit {
+                    notes.push(format!("{why}: limited to {limit} (asked {desired})"));
+                    return to_u32(limit);
+                }
+            } else if desired < min {
+                notes.push(format!("clamped to min {min} (asked {desired})"));
+                return min;
+            }
+        }
+        desired
+    }
+
+    /// The furthest the replicas may go in `direction` now, and the rule that sets it:
+    /// `calculateScaleUpLimitWithScalingRules` / `calculateScaleDownLimitWithBehaviors`.
+    fn limit(&self, now_ms: i64, current: i64, direction: Direction) -> (i64, String) {
+        let rules = match direction {
+            Direction::Up => &self.up,
+            Direction::Down => &self.down,
+        };
+        if rules.select == SelectPolicy::Disabled {
+            return (
+                current,
+                format!("{direction} disabled (selectPolicy: Disabled)"),
+            );
+        }
+        // Which policy wins: for scale-up Max takes the highest limit, Min the lowest; for
+        // scale-down Max takes the lowest (largest change), Min the highest.
+        let take_higher = (direction == Direction::Up) == (rules.select == SelectPolicy::Max);
+        let mut best: Option<(i64, &ScalingPolicy)> = None;
+        for policy in &rules.policies {
+            let added = changes_within(&self.scale_up_events, now_ms, policy.period_seconds);
+            let removed = changes_within(&self.scale_down_events, now_ms, policy.period_seconds);
+            let start = current - added + removed;
+            let value = f64::from(policy.value);
+            let proposed = match (direction, policy.kind) {
+                (Direction::Up, PolicyKind::Pods) => start + i64::from(policy.value),
+                // Rounded up, as upstream, so that a small percentage still adds a pod. The
+                // float arithmetic is upstream's too: 10 × (1 + 10/100) rounds up to 12.
+                (Direction::Up, PolicyKind::Percent) => {
+                    ceil_to_i64(start as f64 * (1.0 + value / 100.0))
+                }
+                (Direction::Down, PolicyKind::Pods) => start - i64::from(policy.value),
+                // Truncated toward zero, as Go's int32 conversion.
+                (Direction::Down, PolicyKind::Percent) => {
+                    trunc_to_i64(start as f64 * (1.0 - value / 100.0))
+                }
+            };
+            let better = match best {
+                None => true,
+                Some((b, _)) if take_higher => proposed > b,
+                Some((b, _)) => proposed < b,
+            };
+            if better {
+                best = Some((proposed, policy));
+            }
+        }
+        match best {
+            Some((limit, policy)) => {
+                let many = rules.policies.len() > 1;
+                let select = if many {
+                    format!(", selectPolicy {}", rules.select)
+                } else {
+                    String::new()
+                };
+                (limit, format!("{direction} policy {policy}{select}"))
+            }
+            // No policy (only reachable when validation was skipped): no limit in this direction.
+            None => (
+                match direction {
+                    Direction::Up => i64::from(u32::MAX),
+                    Direction::Down => 0,
+                },
+                format!("{direction} has no policy"),
+            ),
+        }
+    }
+
+    /// `storeScaleEvent`: records a change, reusing a slot that fell out of the longest period.
+    fn store_scale_event(&mut self, now_ms: i64, previous: u32, new: u32) {
+        let (events, longest, change) = if new > previous {
+            (
+                &mut self.scale_up_events,
+                self.up.longest_period(),
+                i64::from(new - previous),
+            )
+        } else {
+            (
+                &mut self.scale_down_events,
+                self.down.longest_period(),
+                i64::from(previous - new),
+            )
+        };
+        let cutoff = now_ms - i64::from(longest) * 1000;
+        let mut old_slot = None;
+        for (i, e) in events.iter_mut().enumerate() {
+            if e.at_ms < cutoff {
+                e.outdated = true;
+            }
+            if e.outdated {
+                old_slot = Some(i);
+            }
+        }
+        let event = ScaleEvent {
+            at_ms: now_ms,
+            change,
+            outdated: false,
+        };
+        match old_slot {
+            Some(i) => events[i] = event,
+            None => events.push(event),
+        }
+    }
+}
+
+/// `getReplicasChangePerPeriod`: the replicas changed by events strictly inside the period.
+fn changes_within(events: &[ScaleEvent], now_ms: i64, period_seconds: u32) -> i64 {
+    let cutoff = now_ms - i64::from(period_seconds) * 1000;
+    events
+        .iter()
+        .filter(|e| e.at_ms > cutoff)
+        .map(|e| e.change)
+        .sum()
+}
+
+fn ceil_to_i64(x: f64) -> i64 {
+    // Finite here: replica counts times at most (1 + u32::MAX / 100). `as` saturates.
+    x.ceil() as i64
+}
+
+fn trunc_to_i64(x: f64) -> i64 {
+    x.trunc() as i64
+}
+
+fn to_u32(x: i64) -> u32 {
+    x.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(current: u32, min: u32, max: u32) -> Replicas {
+        Replicas {
+            current,
+            ready: current,
+            min,
+            max,
+        }
+    }
+
+    #[test]
+    fn defaults_are_autoscaling_v2() {
+        let b = Behavior::default().with_defaults();
+        let up = b.scale_up.unwrap();
+        assert_eq!(up.stabilization_window_seconds, Some(0));
+        assert_eq!(up.select_policy, Some(SelectPolicy::Max));
+        assert_eq!(up.policies.as_ref().unwrap().len(), 2);
+        let down = b.scale_down.unwrap();
+        assert_eq!(down.stabilization_window_seconds, Some(300));
+        assert_eq!(
+            down.policies.unwrap(),
+            vec![ScalingPolicy {
+                kind: PolicyKind::Percent,
+                value: 100,
+                period_seconds: 15
+            }]
+        );
+    }
+
+    #[test]
+    fn default_scale_up_is_max_of_four_pods_or_double() {
+        // 3 -> at most max(3 + 4, 3 × 2) = 7; 10 -> at most max(14, 20) = 20.
+        let mut g = Guardrails::default();
+        assert_eq!(g.apply(0, &r(3, 1, 100), 50).0, 7);
+        let mut g = Guardrails::default();
+        assert_eq!(g.apply(0, &r(10, 1, 100), 50).0, 20);
+    }
+
+    #[test]
+    fn scale_events_reuse_outdated_slots() {
+        let mut g = Guardrails::default();
+        for i in 0..10 {
+            let cur = 1 + i;
+            g.apply(i64::from(i) * 60_000, &r(cur, 1, 100), cur + 1);
+        }
+        // Every event is older than 15 s when the next comes, so one slot is reused.
+        assert_eq!(g.scale_up_events.len(), 1);
+    }
+
+    #[test]
+    fn quantity_tolerance_forms() {
+        let b = Behavior::parse("scaleUp:\n  tolerance: 50m\nscaleDown:\n  tolerance: '0.2'\n")
+            .unwrap();
+        assert_eq!(b.scale_up.unwrap().tolerance, Some(0.05));
+        assert_eq!(b.scale_down.unwrap().tolerance, Some(0.2));
     }
 }

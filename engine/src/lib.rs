@@ -1,3 +1,4 @@
+// LEAD NOTE TO EVERY ENGINEER (the lead removes this line): read WORKING-RULES.md at the repo root now, before you build or commit: shared tree, commit rules, 04:50 UTC deadline.
 //! leadtime: run autoscaling policies compiled to WebAssembly, sandboxed, and get replica targets.
 //!
 //! ```no_run
@@ -21,7 +22,7 @@ pub mod guard;
 mod policy;
 pub mod sandbox;
 
-pub use behavior::{Behavior, Guardrails};
+pub use behavior::{Behavior, BehaviorError, Guardrails};
 pub use decision::Decision;
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};
