@@ -531,6 +531,30 @@ impl Guardrails {
         self.scale_down_events.clear();
     }
 
+    /// Records a change of replicas made at `at_ms`, as the controller does after each rescale:
+    /// for a host that restores the history of a workload, or that changed the replicas by
+    /// other means and wants the rate limits to count it. `from == to` records nothing.
+    pub fn record_scale_event(&mut self, at_ms: i64, from: u32, to: u32) {
+        if from != to {
+            self.store_scale_event(at_ms, from, to);
+        }
+    }
+
+    /// Appends a recommendation made at `at_ms` to the kept ones, in the order given, without
+    /// reusing old slots: for a host that restores the history of a workload it saved.
+    pub fn restore_recommendation(&mut self, at_ms: i64, replicas: u32) {
+        self.recommendations
+            .push(Recommendation { at_ms, replicas });
+    }
+
+    /// The recommendations kept, in slot order (upstream reuses old slots): (Unix ms, replicas).
+    pub fn recommendations(&self) -> Vec<(i64, u32)> {
+        self.recommendations
+            .iter()
+            .map(|r| (r.at_ms, r.replicas))
+            .collect()
+    }
+
     /// The target after stabilisation and rate limits, given the policy's `proposed` target at
     /// `now_ms`, and a note naming the rule that changed it, if any. Records the history.
     ///
@@ -589,7 +613,12 @@ impl Guardrails {
         let Some(tolerance) = tolerance else {
             return proposed;
         };
-        if (1.0 - ratio).abs() <= tolerance {
+        // Upstream's `isWithin`: 1 - down <= ratio <= 1 + up (the form matters in float64).
+        let within = match direction {
+            Direction::Up => ratio <= 1.0 + tolerance,
+            Direction::Down => 1.0 - tolerance <= ratio,
+        };
+        if within {
             notes.push(format!(
                 "{direction} tolerance {tolerance}: {proposed} is within it of current {current}, holding {current}"
             ));
@@ -713,8 +742,8 @@ impl Guardrails {
             let value = f64::from(policy.value);
             let proposed = match (direction, policy.kind) {
                 (Direction::Up, PolicyKind::Pods) => start + i64::from(policy.value),
-                // Rounded up, as upstream, so that a small percentage still adds a pod. The
-                // float arithmetic is upstream's too: 10 × (1 + 10/100) rounds up to 12.
+                // Rounded up, as upstream, so that a small percentage still adds a pod; in
+                // float64 as upstream, so that rounding agrees to the last bit.
                 (Direction::Up, PolicyKind::Percent) => {
                     ceil_to_i64(start as f64 * (1.0 + value / 100.0))
                 }
