@@ -655,7 +655,7 @@ const RUNS: &[RunCase] = &[
     ]},
     RunCase { source: "rule: Pods 1 per 60 s for scale-down, several periods",
         behavior: "scaleDown:\n  stabilizationWindowSeconds: 0\n  policies:\n  - type: Pods\n    value: 1\n    periodSeconds: 60\n", min: 1, max: 100, steps: &[
-        step(0, 10, 1, 9, "scale-down policy 1 pods per 60s"),
+        step(0, 10, 1, 9, "scale-down policy 1 pod per 60s"),
         step(30, 9, 1, 9, "limited to 9"),
         step(60, 9, 1, 8, "limited to 8"),
         step(120, 8, 1, 7, "limited to 7"),

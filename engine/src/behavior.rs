@@ -472,6 +472,7 @@ impl fmt::Display for SelectPolicy {
 impl fmt::Display for ScalingPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
+            PolicyKind::Pods if self.value == 1 => write!(f, "1 pod per {}s", self.period_seconds),
             PolicyKind::Pods => write!(f, "{} pods per {}s", self.value, self.period_seconds),
             PolicyKind::Percent => write!(f, "{}% per {}s", self.value, self.period_seconds),
         }
