@@ -638,8 +638,8 @@ impl Guardrails {
         desired: u32,
         notes: &mut Vec<String>,
     ) -> u32 {
-        let up_cutoff = now_ms - i64::from(self.up.window_seconds) * 1000;
-        let down_cutoff = now_ms - i64::from(self.down.window_seconds) * 1000;
+        let up_cutoff = cutoff(now_ms, self.up.window_seconds);
+        let down_cutoff = cutoff(now_ms, self.down.window_seconds);
         let mut up_rec = desired;
         let mut down_rec = desired;
         let mut old_slot = None;
@@ -799,7 +799,7 @@ impl Guardrails {
                 i64::from(previous - new),
             )
         };
-        let cutoff = now_ms - i64::from(longest) * 1000;
+        let cutoff = cutoff(now_ms, longest);
         let mut old_slot = None;
         for (i, e) in events.iter_mut().enumerate() {
             if e.at_ms < cutoff {
@@ -823,12 +823,17 @@ impl Guardrails {
 
 /// `getReplicasChangePerPeriod`: the replicas changed by events strictly inside the period.
 fn changes_within(events: &[ScaleEvent], now_ms: i64, period_seconds: u32) -> i64 {
-    let cutoff = now_ms - i64::from(period_seconds) * 1000;
+    let cutoff = cutoff(now_ms, period_seconds);
     events
         .iter()
         .filter(|e| e.at_ms > cutoff)
         .map(|e| e.change)
         .sum()
+}
+
+/// `now - seconds`, in Unix ms; saturating, so that no timestamp overflows.
+fn cutoff(now_ms: i64, seconds: u32) -> i64 {
+    now_ms.saturating_sub(i64::from(seconds) * 1000)
 }
 
 fn ceil_to_i64(x: f64) -> i64 {
@@ -894,6 +899,41 @@ mod tests {
         }
         // Every event is older than 15 s when the next comes, so one slot is reused.
         assert_eq!(g.scale_up_events.len(), 1);
+    }
+
+    #[test]
+    fn the_target_lies_between_current_and_the_bounded_proposal() {
+        // Guardrails only hold back: whatever the rules and history, the target is between the
+        // current count and the proposal clamped to the bounds. A fixed LCG keeps it repeatable.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let behaviors = [
+            Behavior::default(),
+            Behavior::parse("scaleUp:\n  stabilizationWindowSeconds: 60\n  selectPolicy: Min\n  policies:\n  - type: Pods\n    value: 2\n    periodSeconds: 30\n  - type: Percent\n    value: 50\n    periodSeconds: 90\nscaleDown:\n  stabilizationWindowSeconds: 120\n  policies:\n  - type: Percent\n    value: 20\n    periodSeconds: 60\n  tolerance: 0.1\n").unwrap(),
+            Behavior::parse("scaleDown:\n  selectPolicy: Disabled\n").unwrap(),
+        ];
+        for behavior in behaviors {
+            let mut g = Guardrails::new(behavior);
+            let mut current = 5;
+            for step in 0..2000i64 {
+                let (min, max) = (next(3) as u32, 20 + next(30) as u32);
+                let current_now = current.clamp(min, max);
+                let proposed = next(80) as u32;
+                let (target, _) = g.apply(step * 7_000, &r(current_now, min, max), proposed);
+                let bounded = proposed.clamp(min, max);
+                let (lo, hi) = (current_now.min(bounded), current_now.max(bounded));
+                assert!(
+                    (lo..=hi).contains(&target),
+                    "step {step}: current {current_now}, proposed {proposed} in [{min}, {max}] gave {target}"
+                );
+                current = target;
+            }
+        }
     }
 
     #[test]
