@@ -829,3 +829,36 @@ fn behavior_errors_say_where() {
         assert!(err.to_string().contains(fragment), "{text:?}: {err}");
     }
 }
+
+#[test]
+fn hpa_policy_with_default_behavior_over_a_load_step() {
+    // The wasm policy and the guardrails together, as the backtest runs them. Expected values
+    // from the rules: load 200 at 10 per pod asks 20; the default scale-up allows max(+4, ×2)
+    // per 15 s (2 -> 6 -> 12 -> 20); after the load falls to 50 (asking 5), the default 300 s
+    // scale-down window holds the highest recommendation (20) until the last 20, made at 30 s,
+    // is a window old at 330 s; then 100% per 15 s lets it fall to 5 at once.
+    let engine = Engine::new(Limits::default()).unwrap();
+    let mut policy = engine.load("hpa", Params::new()).unwrap();
+    let mut guard = Guardrails::new(Behavior::default());
+    let mut current = 2;
+    for (t, load, want) in [
+        (0, 200.0, 6),
+        (15, 200.0, 12),
+        (30, 200.0, 20),
+        (45, 50.0, 20),
+        (315, 50.0, 20),
+        (330, 50.0, 5),
+    ] {
+        let mut req = request(&[(&[], 10.0)], current, current, 1, 100);
+        req.now = NOW + t * 1000;
+        req.metrics[0].values = vec![load];
+        let decision = policy.decide(&req).unwrap();
+        let (target, note) = guard.apply(req.now, &req.replicas, decision.proposed);
+        assert_eq!(
+            target, want,
+            "at {t}s: policy {} ({}), guardrails {note:?}",
+            decision.proposed, decision.reason
+        );
+        current = target;
+    }
+}
