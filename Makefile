@@ -1,11 +1,18 @@
 # The two commands of the README, and what they need. Nothing here relies on anything installed
-# by hand: `setup` adds the wasm32 target and the lint tools.
+# by hand: `setup` adds the wasm32 target, the lint tools, and the C and AssemblyScript compilers.
 
 .PHONY: demo test setup lint
 
 setup:
 	rustup target add wasm32-unknown-unknown
 	rustup component add rustfmt clippy
+	@# C policies (guest-sdk/c): clang and wasm-ld; AssemblyScript policies: node, npm, asc.
+	@command -v clang >/dev/null && command -v wasm-ld >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq clang lld >/dev/null; }
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+	@test -x guest-sdk/assemblyscript/node_modules/.bin/asc || \
+		(cd guest-sdk/assemblyscript && npm ci --no-audit --no-fund --silent)
 
 # The main job on the embedded default policy.
 demo: setup
