@@ -789,6 +789,15 @@ scaleUp:
     ] {
         assert_eq!(Behavior::parse(&text).unwrap(), want, "{what}");
     }
+    let spec_content = format!(
+        "minReplicas: 1\nmaxReplicas: 10\n{}",
+        block.replace("\n    ", "\n")
+    );
+    assert_eq!(
+        Behavior::parse(&spec_content).unwrap(),
+        want,
+        "HPA spec content"
+    );
     let wrapped_json = format!("{{\"behavior\": {json}}}");
     assert_eq!(Behavior::parse(&wrapped_json).unwrap(), want);
     // Absent fields take the autoscaling/v2 defaults.

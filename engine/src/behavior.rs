@@ -218,8 +218,9 @@ impl ScalingRules {
 
 impl Behavior {
     /// Reads a behavior block from YAML or JSON text, exactly as in an HPA manifest. The text may
-    /// be the block's content, the block with its `behavior:` key, or a whole HPA manifest (its
-    /// `spec.behavior` is read). The result is validated.
+    /// be the block's content, the block with its `behavior:` key (other keys of an HPA `spec`
+    /// beside it are ignored), or a whole HPA manifest (its `spec.behavior` is read). The result
+    /// is validated.
     pub fn parse(text: &str) -> Result<Behavior, BehaviorError> {
         let behavior = if text.trim_start().starts_with('{') {
             parse_json(text)?
@@ -293,16 +294,11 @@ enum Shape {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wrapped {
-    behavior: Behavior,
-}
-
-#[derive(Deserialize)]
 struct Manifest {
     spec: Spec,
 }
 
+/// An HPA's `spec`, or any map with a `behavior` key: the other keys are not ours to check.
 #[derive(Deserialize)]
 struct Spec {
     #[serde(default)]
@@ -330,11 +326,7 @@ fn parse_yaml(text: &str) -> Result<Behavior, BehaviorError> {
     };
     Ok(match shape_of(&keys) {
         Shape::Bare => serde_norway::from_str::<Behavior>(text).map_err(err)?,
-        Shape::Wrapped => {
-            serde_norway::from_str::<Wrapped>(text)
-                .map_err(err)?
-                .behavior
-        }
+        Shape::Wrapped => serde_norway::from_str::<Spec>(text).map_err(err)?.behavior,
         Shape::Manifest => {
             serde_norway::from_str::<Manifest>(text)
                 .map_err(err)?
@@ -361,7 +353,7 @@ fn parse_json(text: &str) -> Result<Behavior, BehaviorError> {
     };
     Ok(match shape_of(&keys) {
         Shape::Bare => serde_json::from_str::<Behavior>(text).map_err(err)?,
-        Shape::Wrapped => serde_json::from_str::<Wrapped>(text).map_err(err)?.behavior,
+        Shape::Wrapped => serde_json::from_str::<Spec>(text).map_err(err)?.behavior,
         Shape::Manifest => {
             serde_json::from_str::<Manifest>(text)
                 .map_err(err)?
