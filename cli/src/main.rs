@@ -32,6 +32,10 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// List the built-in policies.
     Policies,
+    /// Create a ready-to-build policy project in Rust, C or AssemblyScript.
+    New(cmd::new::Args),
+    /// Check a policy against a file of cases, or fuzz it with generated requests.
+    Test(cmd::test_policy::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +67,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Decide(args) => cmd::decide::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Policies => cmd::policies::run(),
+        Command::New(args) => cmd::new::run(args),
+        Command::Test(args) => cmd::test_policy::run(args),
     }
 }

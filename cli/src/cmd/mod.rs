@@ -2,4 +2,6 @@
 
 pub mod decide;
 pub mod inspect;
+pub mod new;
 pub mod policies;
+pub mod test_policy;
