@@ -29,7 +29,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use leadtime_wire::{
     codec, Forecast, Metric, Param, Params, ReadyTime, Replicas, Request, Response, Workload,
 };
-pub use policy::Policy;
+pub use policy::{decode_response, Policy, MAX_RESPONSE_DEPTH};
 pub use sandbox::{Level, Limits, LogLine};
 
 /// The names of the built-in policies, default first.

@@ -140,23 +140,15 @@ impl Policy {
         let result = invoke(live, payload, self.limits.response_bytes);
         let fuel_left = live.store.get_fuel().unwrap_or(0);
         self.last_fuel = self.limits.fuel_per_call.saturating_sub(fuel_left);
+        // Classify before taking the logs: a trap's detail is the policy's last error line
+        // (a Rust panic's message, for one).
+        let result = result.map_err(|fail| match fail {
+            Fail::Wasm(e) => sandbox::to_error(&mut live.store, e),
+            Fail::Host(e) => e,
+        });
         self.last_logs = std::mem::take(&mut live.store.data_mut().logs);
-        let bytes = match result {
-            Ok(bytes) => bytes,
-            Err(Fail::Wasm(e)) => return Err(sandbox::to_error(&mut live.store, e)),
-            Err(Fail::Host(e)) => return Err(e),
-        };
-        let response: Response = codec::from_msgpack(&bytes)
-            .map_err(|e| Error::BadResponse(format!("response is not a valid message: {e}")))?;
-        if let Some(message) = response.error {
-            return Err(Error::PolicyError(message));
-        }
-        if response.replicas.is_none() {
-            return Err(Error::BadResponse(
-                "response has neither `replicas` nor `error`".into(),
-            ));
-        }
-        Ok(response)
+        let bytes = result?;
+        decode_response(&bytes)
     }
 
     /// A fresh instance: start function run, ABI version checked, params accepted.
@@ -228,6 +220,33 @@ impl Policy {
         }
         Ok(live)
     }
+}
+
+/// Deepest nesting of maps and arrays accepted in a response. A valid response nests three
+/// deep (response, forecast, values); the decoder recurses once per level, so a policy that
+/// answers thousands of nested arrays would otherwise overflow the host's own stack.
+pub const MAX_RESPONSE_DEPTH: usize = 32;
+
+/// Decodes a policy's raw response bytes as the engine does after every call: MessagePack nested
+/// at most [`MAX_RESPONSE_DEPTH`] deep, an `error` becomes [`Error::PolicyError`], and a response
+/// with neither `replicas` nor `error` is [`Error::BadResponse`].
+pub fn decode_response(bytes: &[u8]) -> Result<Response> {
+    use serde::Deserialize;
+    let invalid = |e: rmp_serde::decode::Error| {
+        Error::BadResponse(format!("response is not a valid message: {e}"))
+    };
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_RESPONSE_DEPTH);
+    let response = Response::deserialize(&mut de).map_err(invalid)?;
+    if let Some(message) = response.error {
+        return Err(Error::PolicyError(message));
+    }
+    if response.replicas.is_none() {
+        return Err(Error::BadResponse(
+            "response has neither `replicas` nor `error`".into(),
+        ));
+    }
+    Ok(response)
 }
 
 /// Why a call failed: inside wasm (to be classified), or a check of the host's.

@@ -1,0 +1,257 @@
+//! Corpus cases that cannot be a small `.wat` file in tests/adversarial/: a real Rust policy that
+//! panics (tests/policies/panics, built by tests/build.rs), and modules generated here because
+//! their point is their size or a lying length. Each ends in its typed error, and a good policy
+//! on the same engine still answers afterwards.
+
+use leadtime::{Engine, ErrorKind, Limits, Param, Params, Policy};
+use leadtime_tests::{replicas, request};
+
+/// The test policy that panics (see tests/policies/panics/src/lib.rs).
+const PANICS_WASM: &str = env!("LEADTIME_TEST_POLICY_PANICS");
+/// What every panic of that policy says.
+const PANIC_MESSAGE: &str = "the test policy panics on purpose";
+
+fn panics_policy(engine: &Engine, params: Params) -> leadtime::Result<Policy> {
+    engine.load_file(std::path::Path::new(PANICS_WASM), params)
+}
+
+fn assert_good_policy_still_answers(engine: &Engine) {
+    let mut good = engine.load("target-tracking", Params::new()).unwrap();
+    let d = good
+        .decide(&request(&[95.0], 10.0, replicas(2, 1, 20)))
+        .unwrap();
+    assert_eq!(d.replicas, 10);
+}
+
+#[test]
+fn a_rust_policy_that_panics_is_a_trap_carrying_the_panic_message() {
+    let engine = Engine::new(Limits::default()).unwrap();
+    let mut policy = panics_policy(&engine, Params::new()).unwrap();
+    let req = request(&[42.0], 10.0, replicas(2, 1, 10));
+    for call in 0..3 {
+        let err = policy.decide(&req).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Trap, "call {call}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(PANIC_MESSAGE), "call {call}: {text}");
+        // The panic's own formatted detail, and where it happened, reach the host.
+        assert!(
+            text.contains("load 42 >= panic_at 0"),
+            "call {call}: {text}"
+        );
+        assert!(text.contains("lib.rs"), "call {call}: {text}");
+    }
+    assert_good_policy_still_answers(&engine);
+}
+
+#[test]
+fn the_panicking_policy_answers_below_its_threshold_and_recovers_after_a_panic() {
+    let engine = Engine::new(Limits::default()).unwrap();
+    let mut params = Params::new();
+    params.insert("panic_at".into(), Param::Number(100.0));
+    let mut policy = panics_policy(&engine, params).unwrap();
+    // (latest load, Some(replicas) or None for a panic)
+    let cases = [
+        (50.0, Some(5)),
+        (150.0, None),
+        (99.0, Some(10)),
+        (100.0, None),
+        (10.0, Some(1)),
+    ];
+    for (load, want) in cases {
+        let got = policy.decide(&request(&[load], 10.0, replicas(2, 1, 20)));
+        match (want, got) {
+            (Some(n), Ok(d)) => assert_eq!(d.replicas, n, "load {load}"),
+            (None, Err(e)) => {
+                assert_eq!(e.kind(), ErrorKind::Trap, "load {load}: {e}");
+                assert!(e.to_string().contains(PANIC_MESSAGE), "load {load}: {e}");
+            }
+            (want, got) => panic!("load {load}: expected {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_init_fails_the_load_as_a_trap_with_the_message() {
+    let engine = Engine::new(Limits::default()).unwrap();
+    let mut params = Params::new();
+    params.insert("panic_in_init".into(), Param::Bool(true));
+    let err = panics_policy(&engine, params)
+        .err()
+        .expect("load must fail");
+    assert_eq!(err.kind(), ErrorKind::Trap, "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{PANIC_MESSAGE} in init")),
+        "{err}"
+    );
+    assert_good_policy_still_answers(&engine);
+}
+
+/// Appends `n` as an unsigned LEB128.
+fn leb(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A section with this id and body.
+fn section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
+    out.push(id);
+    leb(out, body.len() as u64);
+    out.extend_from_slice(body);
+}
+
+/// A complete policy module whose memory holds an active data segment of `data_len` bytes at
+/// address 0, answering `{replicas: 3}` from the end of that segment. The memory has `pages`, or
+/// when `None` just enough for the segment and the request buffer after it. When `lie` is set,
+/// the segment's length field claims `lie` bytes instead and the bytes are left out.
+fn module_with_data(data_len: usize, pages: Option<u64>, lie: Option<u64>) -> Vec<u8> {
+    let answer = b"\x81\xa8replicas\x03";
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    // Types: 0 () -> i32, 1 (i32) -> i32, 2 (i32, i32) -> i64.
+    section(
+        &mut m,
+        1,
+        &[
+            3, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e,
+        ],
+    );
+    section(&mut m, 3, &[3, 0, 1, 2]);
+    let data_end = data_len + answer.len();
+    // alloc hands out the page after the data.
+    let scratch = data_end.div_ceil(65536) * 65536;
+    let mut mem = vec![1, 0];
+    leb(&mut mem, pages.unwrap_or(scratch as u64 / 65536 + 1));
+    section(&mut m, 5, &mem);
+    let mut exports = vec![4];
+    for (name, kind, index) in [
+        (&b"memory"[..], 2u8, 0u8),
+        (b"leadtime_abi_version", 0, 0),
+        (b"leadtime_alloc", 0, 1),
+        (b"leadtime_decide", 0, 2),
+    ] {
+        exports.push(name.len() as u8);
+        exports.extend_from_slice(name);
+        exports.extend([kind, index]);
+    }
+    section(&mut m, 7, &exports);
+    // Code: version returns 1; alloc returns the page after the data; decide returns the answer.
+    let packed = ((data_len as i64) << 32) | answer.len() as i64;
+    let mut bodies: Vec<Vec<u8>> = vec![vec![0, 0x41, 1, 0x0b]];
+    let mut alloc = vec![0, 0x41];
+    sleb(&mut alloc, scratch as i64);
+    alloc.push(0x0b);
+    bodies.push(alloc);
+    let mut decide = vec![0, 0x42];
+    sleb(&mut decide, packed);
+    decide.push(0x0b);
+    bodies.push(decide);
+    let mut code = vec![3];
+    for body in bodies {
+        leb(&mut code, body.len() as u64);
+        code.extend(body);
+    }
+    section(&mut m, 10, &code);
+    // Data: one active segment at 0: `data_len` zeros then the answer.
+    let mut data = vec![1, 0, 0x41, 0, 0x0b];
+    match lie {
+        Some(claimed) => leb(&mut data, claimed),
+        None => {
+            leb(&mut data, data_end as u64);
+            data.resize(data.len() + data_len, 0);
+            data.extend_from_slice(answer);
+        }
+    }
+    section(&mut m, 11, &data);
+    m
+}
+
+/// Appends `n` as a signed LEB128.
+fn sleb(out: &mut Vec<u8>, mut n: i64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        let done = (n == 0 && byte & 0x40 == 0) || (n == -1 && byte & 0x40 != 0);
+        out.push(if done { byte } else { byte | 0x80 });
+        if done {
+            return;
+        }
+    }
+}
+
+#[test]
+fn the_generated_module_is_a_working_policy() {
+    // The generator itself is right: a small segment loads and answers 3.
+    let engine = Engine::new(Limits::default()).unwrap();
+    let bytes = module_with_data(100, None, None);
+    let mut policy = engine
+        .load_bytes("small-data", &bytes, Params::new())
+        .unwrap();
+    let d = policy
+        .decide(&request(&[1.0], 1.0, replicas(2, 1, 10)))
+        .unwrap();
+    assert_eq!(d.replicas, 3);
+}
+
+#[test]
+fn huge_data_segments_end_in_their_typed_errors() {
+    let engine = Engine::new(Limits::default()).unwrap();
+    let cap = Limits::default().module_bytes;
+    let req = request(&[1.0], 1.0, replicas(2, 1, 10));
+    // (what, module, expected: Ok(replicas) or Err(kind))
+    let cases: Vec<(&str, Vec<u8>, Result<u32, ErrorKind>)> = vec![
+        (
+            "15 MiB of data, under the module cap: loads and answers",
+            module_with_data(15 << 20, None, None),
+            Ok(3),
+        ),
+        (
+            "17 MiB of data: over the module cap",
+            module_with_data(17 << 20, None, None),
+            Err(ErrorKind::InvalidModule),
+        ),
+        (
+            "a segment claiming 4 GiB in a tiny file",
+            module_with_data(0, Some(1), Some(u32::MAX as u64)),
+            Err(ErrorKind::InvalidModule),
+        ),
+        (
+            "a segment claiming 2^60 bytes",
+            module_with_data(0, Some(1), Some(1 << 60)),
+            Err(ErrorKind::InvalidModule),
+        ),
+        (
+            "1 MiB of data in a memory of one page: past its memory",
+            module_with_data(1 << 20, Some(1), None),
+            Err(ErrorKind::Trap),
+        ),
+        (
+            "60 MiB of memory filled by a segment, within the memory cap: over the module cap",
+            module_with_data(60 << 20, None, None),
+            Err(ErrorKind::InvalidModule),
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        if want.is_ok() {
+            assert!(bytes.len() < cap, "{what}: the case must fit the cap");
+        }
+        let got = engine
+            .load_bytes(what, &bytes, Params::new())
+            .and_then(|mut p| p.decide(&req));
+        match (want, got) {
+            (Ok(n), Ok(d)) => assert_eq!(d.replicas, n, "{what}"),
+            (Err(kind), Err(e)) => assert_eq!(e.kind(), kind, "{what}: {e}"),
+            (want, got) => panic!(
+                "{what}: expected {want:?}, got {:?}",
+                got.map(|d| d.replicas)
+            ),
+        }
+        assert_good_policy_still_answers(&engine);
+    }
+}
