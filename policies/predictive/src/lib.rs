@@ -1,13 +1,358 @@
-//! `predictive`: scale one ready-time ahead of the load (placeholder: reactive only).
+//! `predictive`: scale one ready-time ahead of the load (AHPA / RobustScaler style).
+//!
+//! Each call, for each metric: clean the window (gaps filled, outliers damped), find its period
+//! (autocorrelation over every candidate lag, via FFT), forecast over the lead horizon with a
+//! seasonal profile on a robust level and trend, and size for an upper quantile of the forecast
+//! (the empirical quantile of the model's own errors at that horizon). The answer is the larger
+//! of that proactive target and the reactive one for the current load. The fitted model is
+//! cached in `state` and refitted every `refit_seconds`. See docs/policies.md.
 
-use leadtime_guest::{export_policy, Request, Response};
+pub mod clean;
+pub mod model;
+pub mod params;
+pub mod period;
+pub mod stats;
 
-/// The policy.
-pub fn decide(req: &Request) -> Result<Response, String> {
-    let m = req.metrics.first().ok_or("no metric")?;
-    let load = m.last().unwrap_or(0.0).max(0.0);
-    let want = (load / m.target_per_pod).ceil();
-    Ok(Response::new(want as u32, format!("reactive: {want} pods")))
+use leadtime_guest::{codec, export_policy, Forecast, Metric, Params, Request, Response};
+use model::{FitSpec, Model};
+use params::Settings;
+use serde::{Deserialize, Serialize};
+
+const DAY: f64 = 86_400.0;
+/// Longest forecast a response carries, in points.
+const MAX_STEPS: usize = 10_000;
+
+/// What the policy keeps between calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Time of the call that wrote it, Unix ms.
+    pub now: i64,
+    /// The fitted model of each metric, by name.
+    pub models: Vec<(String, Model)>,
 }
 
-export_policy!(decide);
+/// The lead horizon of one call and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Horizon {
+    /// Seconds from now the forecast must cover.
+    pub seconds: f64,
+    /// Human text: its parts.
+    pub source: String,
+}
+
+/// What the policy concluded for one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Reactive target: pods for the current load.
+    pub reactive: u32,
+    /// Proactive target: pods for the upper forecast over the horizon (`None` when not ready).
+    pub proactive: Option<u32>,
+    /// The predictive answer: the larger of both, with the scale-down rule applied.
+    pub predictive: u32,
+    /// Why, in words.
+    pub reason: String,
+    /// The central forecast over the horizon.
+    pub forecast: Option<Forecast>,
+    /// The model to cache, if one was fitted.
+    pub model: Option<Model>,
+}
+
+fn init(params: &Params) -> Result<(), String> {
+    Settings::from_params(params).map(|_| ())
+}
+
+/// Pods for `load` at `target` per pod with `headroom`; never NaN, saturating on huge loads.
+fn pods(load: f64, target: f64, headroom: f64) -> u32 {
+    let want = (load.max(0.0) * (1.0 + headroom) / target).ceil();
+    if want.is_nan() {
+        0
+    } else {
+        want as u32
+    }
+}
+
+/// A duration for people: `1d2h`, `5m15s`, `45s`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let parts = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")];
+    let text: String = parts
+        .iter()
+        .filter(|(v, _)| *v > 0)
+        .take(2)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect();
+    if text.is_empty() {
+        "0s".into()
+    } else {
+        text
+    }
+}
+
+fn horizon(req: &Request, s: &Settings, prev: Option<&State>) -> Horizon {
+    let (decision, decision_src) = match prev.map(|p| (req.now - p.now) as f64 / 1000.0) {
+        Some(d) if d > 0.0 && d <= 3600.0 => (d, "since last call"),
+        _ => (s.decision_seconds, "decision_seconds"),
+    };
+    let (lead, lead_src) = match (s.lead_seconds, req.ready_seconds_quantile(s.ready_quantile)) {
+        (Some(l), _) => (l, "lead_seconds".to_string()),
+        (None, Some(r)) => (
+            r,
+            format!(
+                "ready p{:.0} of {}",
+                s.ready_quantile * 100.0,
+                req.ready_times.len()
+            ),
+        ),
+        (None, None) => (s.default_ready_seconds, "no ready times, default".into()),
+    };
+    Horizon {
+        seconds: lead + decision,
+        source: format!(
+            "{} ({lead_src} {} + {decision_src} {})",
+            duration(lead + decision),
+            duration(lead),
+            duration(decision)
+        ),
+    }
+}
+
+/// The policy's answer for one metric. `cached` is the model from the last call, if any.
+pub fn evaluate(
+    req: &Request,
+    m: &Metric,
+    s: &Settings,
+    h: &Horizon,
+    cached: Option<&Model>,
+) -> Result<Option<Outcome>, String> {
+    if !(m.target_per_pod.is_finite() && m.target_per_pod > 0.0) {
+        return Err(format!(
+            "metric `{}`: target_per_pod must be a positive number, got {}",
+            m.name, m.target_per_pod
+        ));
+    }
+    if !(m.interval_seconds.is_finite() && m.interval_seconds > 0.0) {
+        return Err(format!(
+            "metric `{}`: interval_seconds must be a positive number, got {}",
+            m.name, m.interval_seconds
+        ));
+    }
+    let Some(load) = m.last() else {
+        return Ok(None);
+    };
+    let interval_s = m.interval_seconds;
+    let interval_ms = ((interval_s * 1000.0).round() as i64).max(1);
+    let keep = ((s.lookback / interval_s).floor() as usize).max(1);
+    let raw = &m.values[m.values.len().saturating_sub(keep)..];
+    let reactive = pods(load, m.target_per_pod, s.headroom);
+    let steps = (((req.now - m.end) as f64 / 1000.0 + h.seconds) / interval_s)
+        .ceil()
+        .clamp(1.0, MAX_STEPS as f64) as usize;
+    let horizon_points = steps;
+
+    let reusable = cached.filter(|c| {
+        c.interval_ms == interval_ms
+            && c.horizon_points == horizon_points
+            && req.now >= c.fitted_at
+            && ((req.now - c.fitted_at) as f64) < s.refit_seconds * 1000.0
+    });
+    let (model, x, cleaning) = match reusable {
+        Some(c) => {
+            let tail = &raw[raw
+                .len()
+                .saturating_sub(c.level_points + clean::TAIL_MARGIN)..];
+            match clean::clean_with(tail, Some(c.outlier_threshold)) {
+                Some(t) => (c.clone(), t.values, String::new()),
+                None => fit(raw, interval_ms, horizon_points, s, req.now, m.end)?,
+            }
+        }
+        None => fit(raw, interval_ms, horizon_points, s, req.now, m.end)?,
+    };
+
+    let span = raw.len() as f64 * interval_s;
+    let need = 2.0 * s.max_period.min(DAY);
+    if model.lag == 0 && span < need {
+        return Ok(Some(Outcome {
+            reactive,
+            proactive: None,
+            predictive: reactive,
+            reason: format!(
+                "{}: {} of history is under two periods ({} needed to learn a daily cycle), \
+                 no shorter period found: acting reactively, {reactive} pods for load {}",
+                m.name,
+                duration(span),
+                duration(need),
+                num(load)
+            ),
+            forecast: None,
+            model: None,
+        }));
+    }
+
+    let central = model.forecast(&x, m.end, steps);
+    let (peak_at, peak) =
+        central.iter().enumerate().fold(
+            (0, f64::NEG_INFINITY),
+            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+        );
+    let upper = peak + model.margin;
+    let proactive = pods(upper, m.target_per_pod, s.headroom);
+    let mut predictive = proactive.max(reactive);
+    let mut notes = Vec::new();
+    if predictive < req.replicas.current {
+        if s.scale_down {
+            notes.push(format!(
+                "scaling down: the forecast stays within {predictive} pods over the horizon"
+            ));
+        } else {
+            predictive = req.replicas.current;
+            notes.push("scale_down=false: holding current".to_string());
+        }
+    }
+    let period = if model.lag == 0 {
+        "no period found (level and trend)".to_string()
+    } else {
+        format!(
+            "period {} (confidence {:.2})",
+            duration(model.period_points * interval_s),
+            model.confidence
+        )
+    };
+    let winner = if proactive > reactive {
+        "proactive won"
+    } else if proactive == reactive {
+        "both agree"
+    } else {
+        "reactive won"
+    };
+    let mut reason = format!(
+        "{}: {period}; horizon {}; proactive {proactive} pods (forecast peak {} in {} + q{} \
+         margin {}), reactive {reactive} pods (load {}): {winner}",
+        m.name,
+        h.source,
+        num(peak),
+        duration((peak_at + 1) as f64 * interval_s - (req.now - m.end) as f64 / 1000.0),
+        num(s.quantile * 100.0),
+        num(model.margin),
+        num(load)
+    );
+    for n in notes {
+        reason.push_str("; ");
+        reason.push_str(&n);
+    }
+    reason.push_str(&cleaning);
+    Ok(Some(Outcome {
+        reactive,
+        proactive: Some(proactive),
+        predictive,
+        reason,
+        forecast: Some(Forecast {
+            start: m.end + interval_ms,
+            interval_seconds: interval_s,
+            values: central,
+        }),
+        model: Some(model),
+    }))
+}
+
+/// A number for people: 3 significant digits or whole.
+fn num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Cleans and fits the whole window; returns the model, the cleaned values and a note.
+fn fit(
+    raw: &[f64],
+    interval_ms: i64,
+    horizon_points: usize,
+    s: &Settings,
+    now: i64,
+    end_ms: i64,
+) -> Result<(Model, Vec<f64>, String), String> {
+    let c = clean::clean(raw).ok_or("no finite value in the window")?;
+    let interval_s = interval_ms as f64 / 1000.0;
+    let max_lag = (s.max_period / interval_s).floor() as usize;
+    let found = period::detect(&c.values, max_lag);
+    let model = Model::fit(
+        &c.values,
+        found,
+        FitSpec {
+            end_ms,
+            interval_ms,
+            horizon_points,
+            quantile: s.quantile,
+            outlier_threshold: c.threshold,
+            now,
+        },
+    );
+    let mut note = String::new();
+    if c.filled > 0 || c.damped > 0 {
+        note = format!(
+            "; refitted on {} points ({} gaps filled, {} outliers damped)",
+            c.values.len(),
+            c.filled,
+            c.damped
+        );
+    }
+    Ok((model, c.values, note))
+}
+
+/// The policy: see the crate docs.
+pub fn decide(req: &Request) -> Result<Response, String> {
+    let s = Settings::from_params(&req.params)?;
+    let prev: Option<State> = req
+        .state
+        .as_deref()
+        .and_then(|b| codec::from_msgpack::<State>(b).ok());
+    let h = horizon(req, &s, prev.as_ref());
+    let mut best: Option<Outcome> = None;
+    let mut state = State {
+        now: req.now,
+        models: Vec::new(),
+    };
+    for m in &req.metrics {
+        let cached = prev
+            .as_ref()
+            .and_then(|p| p.models.iter().find(|(n, _)| *n == m.name))
+            .map(|(_, model)| model);
+        let Some(mut out) = evaluate(req, m, &s, &h, cached)? else {
+            continue;
+        };
+        if let Some(model) = out.model.take() {
+            state.models.push((m.name.clone(), model));
+        }
+        let key = |o: &Outcome| if s.observer { o.reactive } else { o.predictive };
+        if best.as_ref().is_none_or(|b| key(&out) > key(b)) {
+            best = Some(out);
+        }
+    }
+    let Some(best) = best else {
+        return Ok(Response::new(
+            req.replicas.current,
+            "no metric has a value: holding current replicas",
+        ));
+    };
+    let (replicas, reason) = if s.observer {
+        (
+            best.reactive,
+            format!(
+                "observer mode: answering reactive {} pods; predictive would be {} ({})",
+                best.reactive, best.predictive, best.reason
+            ),
+        )
+    } else {
+        (best.predictive, best.reason)
+    };
+    let mut response = Response::new(replicas, reason);
+    response.forecast = best.forecast;
+    response.state = codec::to_msgpack(&state).ok();
+    Ok(response)
+}
+
+export_policy!(decide, init = init);

@@ -1,0 +1,127 @@
+//! Finding the period of a series: the autocorrelation over every candidate lag (via FFT), its
+//! peaks, and the strongest one that stands out from its valley.
+
+use realfft::RealFftPlanner;
+
+/// Below this autocorrelation a peak is not called a period.
+pub const MIN_CONFIDENCE: f64 = 0.3;
+/// A peak must rise this much above the lowest autocorrelation at shorter lags.
+const MIN_PROMINENCE: f64 = 0.15;
+/// A shorter period is preferred while its unexplained share (1 - autocorrelation) is at most
+/// this many times the best's, plus [`SLACK`]: a daily cycle also peaks at 2, 3... days.
+const PREFER_SHORTER: f64 = 1.5;
+/// See [`PREFER_SHORTER`].
+const SLACK: f64 = 0.03;
+/// The shortest period considered, in points.
+pub const MIN_LAG: usize = 4;
+
+/// A period found in a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Period {
+    /// The period in whole points (what the seasonal profile uses).
+    pub lag: usize,
+    /// The period in points, refined between lags by a parabola through the peak.
+    pub refined: f64,
+    /// The autocorrelation at the peak, 0..1: how much of the variance repeats.
+    pub confidence: f64,
+}
+
+/// The autocorrelation of `x` at lags `0..=max_lag`: for each lag k, the Pearson correlation of
+/// `x[..n-k]` with `x[k..]`. Each pair of segments has its own means and spreads, so a level
+/// change or trend does not hide a cycle, and long lags are not penalised.
+pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
+    let n = x.len();
+    let max_lag = max_lag.min(n.saturating_sub(2));
+    let mut acf = vec![0.0; max_lag + 1];
+    acf[0] = 1.0;
+    if n < 3 {
+        return acf;
+    }
+    let mean = x.iter().sum::<f64>() / n as f64;
+    // Zero padding to n + max_lag keeps the circular correlation from wrapping onto the lags.
+    let len = (n + max_lag + 1).next_power_of_two();
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(len);
+    let inv = planner.plan_fft_inverse(len);
+    let mut buf = fwd.make_input_vec();
+    let mut sums = Vec::with_capacity(n + 1);
+    let mut squares = Vec::with_capacity(n + 1);
+    let (mut s, mut q) = (0.0, 0.0);
+    sums.push(0.0);
+    squares.push(0.0);
+    for (b, v) in buf.iter_mut().zip(x) {
+        let y = v - mean;
+        *b = y;
+        s += y;
+        q += y * y;
+        sums.push(s);
+        squares.push(q);
+    }
+    if q <= f64::EPSILON * mean.abs().max(1.0) * n as f64 {
+        // A constant series: nothing repeats.
+        return acf;
+    }
+    let mut spec = fwd.make_output_vec();
+    fwd.process(&mut buf, &mut spec)
+        .expect("buffer sizes from the plan");
+    for c in spec.iter_mut() {
+        *c = realfft::num_complex::Complex::new(c.norm_sqr(), 0.0);
+    }
+    inv.process(&mut spec, &mut buf)
+        .expect("buffer sizes from the plan");
+    // The inverse transform is unnormalised.
+    let scale = 1.0 / len as f64;
+    for (k, r) in acf.iter_mut().enumerate().skip(1) {
+        let nk = (n - k) as f64;
+        let (sa, sb) = (sums[n - k], sums[n] - sums[k]);
+        let (qa, qb) = (squares[n - k], squares[n] - squares[k]);
+        let cov = buf[k] * scale - sa * sb / nk;
+        let va = qa - sa * sa / nk;
+        let vb = qb - sb * sb / nk;
+        let d = (va * vb).sqrt();
+        *r = if d > 0.0 {
+            (cov / d).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+    }
+    acf
+}
+
+/// The period of `x` among lags `MIN_LAG..=max_lag`, if one stands out; `None` otherwise.
+pub fn detect(x: &[f64], max_lag: usize) -> Option<Period> {
+    let max_lag = max_lag.min(x.len() / 2);
+    if max_lag < MIN_LAG + 1 {
+        return None;
+    }
+    let acf = autocorrelation(x, max_lag + 1);
+    let mut peaks: Vec<(usize, f64)> = Vec::new();
+    let mut valley = acf[1];
+    for k in 2..=max_lag {
+        valley = valley.min(acf[k]);
+        if k >= MIN_LAG
+            && acf[k] > acf[k - 1]
+            && acf[k] >= acf[k + 1]
+            && acf[k] >= MIN_CONFIDENCE
+            && acf[k] - valley >= MIN_PROMINENCE
+        {
+            peaks.push((k, acf[k]));
+        }
+    }
+    let best = peaks.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let &(lag, confidence) = peaks
+        .iter()
+        .find(|p| 1.0 - p.1 <= PREFER_SHORTER * (1.0 - best) + SLACK)?;
+    let (a, b, c) = (acf[lag - 1], acf[lag], acf[lag + 1]);
+    let denom = a - 2.0 * b + c;
+    let shift = if denom < 0.0 {
+        (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    };
+    Some(Period {
+        lag,
+        refined: lag as f64 + shift,
+        confidence: confidence.min(1.0),
+    })
+}

@@ -1,0 +1,105 @@
+//! Small robust statistics over slices: median, quantile by selection, least-squares slope.
+
+/// The median of `v` (reordered in place); NaN when empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    select_quantile(v, 0.5)
+}
+
+/// The `q` quantile (0..=1, linear interpolation) of `v` in O(n) by selection; NaN when empty.
+pub fn select_quantile(v: &mut [f64], q: f64) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    let (_, lo_val, above) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    let lo_val = *lo_val;
+    let frac = pos - lo as f64;
+    if frac == 0.0 || above.is_empty() {
+        return lo_val;
+    }
+    // The next order statistic is the smallest of the upper part.
+    let hi_val = above.iter().copied().fold(f64::INFINITY, f64::min);
+    lo_val + frac * (hi_val - lo_val)
+}
+
+/// Median of at most 8 values without allocating (insertion sort on a copy).
+pub fn small_median(v: &[f64]) -> f64 {
+    let mut buf = [0.0f64; 8];
+    let n = v.len().min(8);
+    buf[..n].copy_from_slice(&v[..n]);
+    for i in 1..n {
+        let x = buf[i];
+        let mut j = i;
+        while j > 0 && buf[j - 1] > x {
+            buf[j] = buf[j - 1];
+            j -= 1;
+        }
+        buf[j] = x;
+    }
+    if n % 2 == 1 {
+        buf[n / 2]
+    } else {
+        0.5 * (buf[n / 2 - 1] + buf[n / 2])
+    }
+}
+
+/// Least-squares slope of `y` against its index (0 for fewer than 2 points).
+pub fn ls_slope(y: &[f64]) -> f64 {
+    let n = y.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let mean_x = (n - 1) as f64 / 2.0;
+    let mean_y = y.iter().sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, &v) in y.iter().enumerate() {
+        let dx = i as f64 - mean_x;
+        sxy += dx * (v - mean_y);
+        sxx += dx * dx;
+    }
+    sxy / sxx
+}
+
+/// Theil–Sen slope of `y` against its index: the median of all pairwise slopes.
+pub fn theil_sen(y: &[f64]) -> f64 {
+    let mut slopes = Vec::with_capacity(y.len() * y.len().saturating_sub(1) / 2);
+    for i in 0..y.len() {
+        for j in i + 1..y.len() {
+            slopes.push((y[j] - y[i]) / (j - i) as f64);
+        }
+    }
+    if slopes.is_empty() {
+        0.0
+    } else {
+        median(&mut slopes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_and_medians() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(median(&mut v), 3.0);
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(select_quantile(&mut v, 0.5), 2.5);
+        let mut v: Vec<f64> = (0..=100).map(f64::from).collect();
+        assert!((select_quantile(&mut v, 0.95) - 95.0).abs() < 1e-12);
+        assert_eq!(small_median(&[3.0, 9.0, 1.0]), 3.0);
+        assert_eq!(small_median(&[3.0, 9.0, 1.0, 5.0]), 4.0);
+        assert!(median(&mut []).is_nan());
+    }
+
+    #[test]
+    fn slopes() {
+        let y: Vec<f64> = (0..10).map(|i| 2.0 * i as f64 + 1.0).collect();
+        assert!((ls_slope(&y) - 2.0).abs() < 1e-12);
+        let mut z = y.clone();
+        z[3] = 1000.0;
+        assert!((theil_sen(&z) - 2.0).abs() < 1e-12);
+    }
+}
