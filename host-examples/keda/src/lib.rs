@@ -1,0 +1,24 @@
+//! A KEDA external scaler fed by Prometheus: any leadtime policy drives any ScaledObject.
+//!
+//! KEDA calls [`service::Service`] over gRPC (`externalscaler.proto`); each ScaledObject's trigger
+//! metadata ([`metadata::Spec`]) names the policy and the PromQL of its load. The [`scaler`] reads
+//! the load window from [`prometheus`], runs the workload's policy behind the [`fallback`] seam
+//! with behavior guardrails, and answers the replica target; [`telemetry`] exports what happened.
+
+pub mod config;
+pub mod fallback;
+pub mod metadata;
+pub mod prometheus;
+pub mod scaler;
+pub mod server;
+pub mod service;
+pub mod telemetry;
+
+pub mod proto {
+    //! The generated `externalscaler` messages, server and client.
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("externalscaler");
+}
+
+pub use config::Config;
+pub use server::{shutdown_signal, Server};

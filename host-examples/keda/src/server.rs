@@ -1,0 +1,188 @@
+//! The running server: gRPC for KEDA on one port, `/metrics` and `/healthz` on another, until a
+//! shutdown signal.
+
+use crate::config::Config;
+use crate::prometheus::Prometheus;
+use crate::proto::external_scaler_server::ExternalScalerServer;
+use crate::scaler::Scaler;
+use crate::service::Service;
+use crate::telemetry::Telemetry;
+use bytes::Bytes;
+use http_body_util::Full;
+use leadtime::{Engine, Limits};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A port could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No Prometheus URL in the flags or the config.
+    #[error("no Prometheus URL: pass --prometheus or set prometheus.url in the config file")]
+    NoPrometheus,
+    /// The engine did not start.
+    #[error("engine: {0}")]
+    Engine(#[from] leadtime::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// A server with its ports bound, ready to run.
+pub struct Server {
+    grpc: TcpListener,
+    http: TcpListener,
+    scaler: Arc<Scaler>,
+    config: Config,
+}
+
+impl Server {
+    /// Binds both ports (port 0 picks a free one) and builds the scaler.
+    pub async fn bind(
+        grpc: SocketAddr,
+        http: SocketAddr,
+        config: Config,
+        limits: Limits,
+    ) -> Result<Server, ServeError> {
+        let url = config.prometheus.clone().ok_or(ServeError::NoPrometheus)?;
+        let prometheus = Prometheus::new(&url, config.timeout, config.cache_ttl);
+        let engine = Engine::new(limits)?;
+        let scaler = Arc::new(Scaler::new(
+            engine,
+            prometheus,
+            config.settings.clone(),
+            Arc::new(Telemetry::default()),
+        ));
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })
+        };
+        Ok(Server {
+            grpc: bind(grpc).await?,
+            http: bind(http).await?,
+            scaler,
+            config,
+        })
+    }
+
+    /// The gRPC address actually bound.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The HTTP (`/metrics`, `/healthz`) address actually bound.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight gRPC calls finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let telemetry = self.scaler.telemetry().clone();
+        tracing::info!(grpc = %self.grpc_addr(), http = %self.http_addr(), prometheus = %self.config.prometheus.as_deref().unwrap_or(""), "serving");
+        let http = tokio::spawn(serve_http(self.http, telemetry, stop_rx));
+        let service = Service::new(self.scaler, self.config.stream_interval);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.grpc);
+        let result = tonic::transport::Server::builder()
+            .add_service(ExternalScalerServer::new(service))
+            .serve_with_incoming_shutdown(incoming, async {
+                shutdown.await;
+                tracing::info!("shutting down");
+            })
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = http.await;
+        result.map_err(ServeError::from)
+    }
+}
+
+/// Completes on SIGTERM (what Kubernetes sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// `/metrics` and `/healthz` over HTTP/1, until `stop` turns true.
+async fn serve_http(
+    listener: TcpListener,
+    telemetry: Arc<Telemetry>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an HTTP connection");
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let telemetry = telemetry.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                let telemetry = telemetry.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&req, &telemetry)) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(error = %e, "HTTP connection");
+            }
+        });
+    }
+}
+
+fn route<B>(req: &hyper::Request<B>, telemetry: &Telemetry) -> hyper::Response<Full<Bytes>> {
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&hyper::Method::GET, "/metrics") => (
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            telemetry.encode(),
+        ),
+        (&hyper::Method::GET, "/healthz") => (200, "text/plain", "ok\n".to_string()),
+        _ => (
+            404,
+            "text/plain",
+            "not found: try /metrics or /healthz\n".into(),
+        ),
+    };
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response from valid parts")
+}
