@@ -232,7 +232,7 @@ pub fn evaluate(
         h.source,
         num(peak),
         duration((peak_at + 1) as f64 * interval_s - (req.now - m.end) as f64 / 1000.0),
-        num(s.quantile * 100.0),
+        s.quantile * 100.0,
         num(model.margin),
         num(load)
     );
@@ -294,7 +294,7 @@ fn fit(
     let mut note = String::new();
     if c.filled > 0 || c.damped > 0 {
         note = format!(
-            "; refitted on {} points ({} gaps filled, {} outliers damped)",
+            "; refit on {} points: {} gaps filled, {} outliers damped",
             c.values.len(),
             c.filled,
             c.damped

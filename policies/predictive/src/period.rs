@@ -112,16 +112,52 @@ pub fn detect(x: &[f64], max_lag: usize) -> Option<Period> {
     let &(lag, confidence) = peaks
         .iter()
         .find(|p| 1.0 - p.1 <= PREFER_SHORTER * (1.0 - best) + SLACK)?;
-    let (a, b, c) = (acf[lag - 1], acf[lag], acf[lag + 1]);
-    let denom = a - 2.0 * b + c;
-    let shift = if denom < 0.0 {
-        (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
-    } else {
-        0.0
-    };
+    // A broad peak wanders with noise: take the vertex of a least-squares parabola over
+    // ±4% of the lag instead of the highest single lag.
+    let refined = vertex(&acf, lag, (lag / 25).max(1));
+    let lag = (refined.round() as usize).clamp(MIN_LAG, max_lag);
     Some(Period {
         lag,
-        refined: lag as f64 + shift,
+        refined,
         confidence: confidence.min(1.0),
     })
+}
+
+/// The vertex of the least-squares parabola through `acf` over `centre ± half` (clamped to the
+/// window), or `centre` when the fit does not open downwards.
+fn vertex(acf: &[f64], centre: usize, half: usize) -> f64 {
+    let lo = centre.saturating_sub(half).max(1);
+    let hi = (centre + half).min(acf.len() - 1);
+    // Sums for y = a + b·t + c·t², t = k - centre.
+    let (mut s0, mut s1, mut s2, mut s3, mut s4) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut y0, mut y1, mut y2) = (0.0, 0.0, 0.0);
+    for (k, &y) in acf.iter().enumerate().take(hi + 1).skip(lo) {
+        let t = k as f64 - centre as f64;
+        let t2 = t * t;
+        s0 += 1.0;
+        s1 += t;
+        s2 += t2;
+        s3 += t2 * t;
+        s4 += t2 * t2;
+        y0 += y;
+        y1 += t * y;
+        y2 += t2 * y;
+    }
+    // Cramer's rule on the 3×3 normal equations.
+    let det3 = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let a = [[s0, s1, s2], [s1, s2, s3], [s2, s3, s4]];
+    let d = det3(a);
+    if d.abs() < 1e-12 {
+        return centre as f64;
+    }
+    let b = det3([[s0, y0, s2], [s1, y1, s3], [s2, y2, s4]]) / d;
+    let c = det3([[s0, s1, y0], [s1, s2, y1], [s2, s3, y2]]) / d;
+    if c >= 0.0 {
+        return centre as f64;
+    }
+    centre as f64 + (-b / (2.0 * c)).clamp(-(half as f64), half as f64)
 }
