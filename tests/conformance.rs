@@ -114,7 +114,10 @@ fn policies() -> &'static [(&'static str, PathBuf)] {
             ("rust", build_rust()),
             ("c", build_c()),
             ("assemblyscript", build_assemblyscript()),
-            // WAT_PLACEHOLDER
+            (
+                "wat",
+                repo().join("policies/examples/wat/target_tracking.wat"),
+            ),
         ]
     })
 }
