@@ -21,6 +21,7 @@ mod error;
 pub mod guard;
 mod policy;
 pub mod sandbox;
+pub mod supervisor;
 
 pub use behavior::{Behavior, BehaviorError, Guardrails};
 pub use decision::Decision;
@@ -31,6 +32,10 @@ pub use leadtime_wire::{
 };
 pub use policy::{decode_response, Policy, MAX_RESPONSE_DEPTH};
 pub use sandbox::{Level, Limits, LogLine};
+pub use supervisor::{
+    BreakerState, Fallback, FallbackCause, Supervised, Supervisor, SupervisorConfig,
+    SupervisorStats,
+};
 
 /// The names of the built-in policies, default first.
 pub fn builtin_names() -> Vec<&'static str> {
