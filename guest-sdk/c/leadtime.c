@@ -26,19 +26,21 @@ void *lt_arena_alloc(uint32_t len) {
 
 static void arena_reset(void) { arena_top = heap_start(); }
 
-static void copy_bytes(void *dst, const void *src, uint32_t n) {
+/* no_builtin: clang would otherwise turn these loops into calls to memcpy and memset, which are
+ * defined here in terms of them: endless recursion. */
+__attribute__((no_builtin)) static void copy_bytes(void *dst, const void *src, uint32_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
     while (n--) *d++ = *s++;
 }
 
 /* clang may emit calls to these for struct copies and zeroing. */
-void *memcpy(void *dst, const void *src, size_t n) {
+__attribute__((no_builtin)) void *memcpy(void *dst, const void *src, size_t n) {
     copy_bytes(dst, src, (uint32_t)n);
     return dst;
 }
 
-void *memset(void *dst, int c, size_t n) {
+__attribute__((no_builtin)) void *memset(void *dst, int c, size_t n) {
     unsigned char *d = dst;
     while (n--) *d++ = (unsigned char)c;
     return dst;

@@ -8,8 +8,8 @@
 //   function decide(req: Request): Response { return Response.of(req.current, "hold"); }
 //   setDecide(decide);
 //
-// Build with the minimal runtime and route `abort` here (see asconfig.json in this folder), so
-// that the module imports nothing but `leadtime.log`.
+// Build with the minimal runtime and route `abort` here (asconfig.json in this folder does both;
+// see README.md), so that the module imports nothing but `leadtime.log`.
 
 // ---- Host import. ----
 
