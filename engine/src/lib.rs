@@ -21,6 +21,7 @@ mod error;
 pub mod guard;
 mod policy;
 pub mod sandbox;
+pub mod simulate;
 pub mod supervisor;
 
 pub use behavior::{Behavior, BehaviorError, Guardrails};

@@ -1,0 +1,364 @@
+//! Workload traces: a CSV of time and total demand, checked and laid on a regular grid.
+//!
+//! Times may be `YYYY-MM-DD HH:MM:SS` (UTC), RFC 3339, or Unix seconds. The step is the most
+//! common difference between consecutive times; every time must sit on that grid (to within a
+//! tenth of a step). Times going backwards, two rows for one time, and values that are not finite
+//! non-negative numbers are errors naming the line. Grid points with no row (gaps) are kept as
+//! missing (NaN): requests carry them as missing values, and the demand holds the last known
+//! value through them (see docs/backtest.md).
+
+use chrono::{DateTime, NaiveDateTime};
+use std::path::Path;
+
+/// Why a trace could not be read: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The system's message.
+        message: String,
+    },
+    /// A problem at one line of the file (1-based).
+    #[error("{source_name}:{line}: {message}")]
+    Line {
+        /// The file or trace name.
+        source_name: String,
+        /// The line, counting from 1.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A problem with the whole file (columns, too few rows).
+    #[error("{source_name}: {message}")]
+    File {
+        /// The file or trace name.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Which columns hold the time and the value; `None` detects them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Columns {
+    /// The time column: a header name, or a 0-based index.
+    pub time: Option<String>,
+    /// The value column: a header name, or a 0-based index.
+    pub value: Option<String>,
+}
+
+/// A workload's total demand on a regular time grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// A name for tables (the file name).
+    pub name: String,
+    /// Time of the first point, Unix milliseconds.
+    pub start_ms: i64,
+    /// Milliseconds between points.
+    pub step_ms: i64,
+    /// Demand at each grid point; NaN where the file has no row (a gap).
+    pub values: Vec<f64>,
+    /// Grid points that had no row.
+    pub gaps: usize,
+}
+
+impl Trace {
+    /// A trace from values at a fixed step, for tests and generated loads.
+    pub fn from_values(name: &str, start_ms: i64, step_ms: i64, values: Vec<f64>) -> Trace {
+        let gaps = values.iter().filter(|v| v.is_nan()).count();
+        Trace {
+            name: name.to_string(),
+            start_ms,
+            step_ms,
+            values,
+            gaps,
+        }
+    }
+
+    /// Reads a CSV trace file.
+    pub fn from_file(path: &Path, columns: &Columns) -> Result<Trace, TraceError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TraceError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let mut trace = Trace::parse(&text, &path.display().to_string(), columns)?;
+        trace.name = name;
+        Ok(trace)
+    }
+
+    /// Reads a CSV trace from text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str, columns: &Columns) -> Result<Trace, TraceError> {
+        let file_err = |message: String| TraceError::File {
+            source_name: source.to_string(),
+            message,
+        };
+        let line_err = |line: u64, message: String| TraceError::Line {
+            source_name: source.to_string(),
+            line,
+            message,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let mut rows: Vec<(u64, csv::StringRecord)> = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                line_err(line, format!("not valid CSV: {e}"))
+            })?;
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            if record.iter().all(|f| f.is_empty()) {
+                continue; // blank line
+            }
+            rows.push((line, record));
+        }
+        let Some((_, first)) = rows.first() else {
+            return Err(file_err("has no rows".into()));
+        };
+        // A first row whose fields are not all times or numbers is a header.
+        let has_header = !first
+            .iter()
+            .all(|f| parse_time(f).is_some() || f.parse::<f64>().is_ok());
+        let header: Vec<String> = if has_header {
+            first.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        let data = if has_header { &rows[1..] } else { &rows[..] };
+        let Some((_, sample)) = data.first() else {
+            return Err(file_err("has a header but no data rows".into()));
+        };
+        let width = sample.len();
+        let pick = |spec: &str, what: &str| -> Result<usize, TraceError> {
+            if let Some(i) = header.iter().position(|h| h == spec) {
+                return Ok(i);
+            }
+            match spec.parse::<usize>() {
+                Ok(i) if i < width => Ok(i),
+                _ => Err(file_err(format!(
+                    "no {what} column `{spec}` (columns: {})",
+                    if header.is_empty() {
+                        format!("0..{} by index, no header", width.saturating_sub(1))
+                    } else {
+                        header.join(", ")
+                    }
+                ))),
+            }
+        };
+        let time_col = match &columns.time {
+            Some(spec) => pick(spec, "time")?,
+            None => detect_time(&header, sample).ok_or_else(|| {
+                file_err("cannot tell which column is the time; use --time-column".into())
+            })?,
+        };
+        let value_col = match &columns.value {
+            Some(spec) => pick(spec, "value")?,
+            None => detect_value(&header, sample, time_col).ok_or_else(|| {
+                file_err("cannot tell which column is the value; use --value-column".into())
+            })?,
+        };
+        let mut points: Vec<(u64, i64, f64)> = Vec::with_capacity(data.len());
+        for (line, record) in data {
+            let line = *line;
+            let field = |i: usize, what: &str| {
+                record.get(i).ok_or_else(|| {
+                    line_err(
+                        line,
+                        format!("has {} fields, no {what} column {i}", record.len()),
+                    )
+                })
+            };
+            let t = field(time_col, "time")?;
+            let t_ms = parse_time(t).ok_or_else(|| {
+                line_err(
+                    line,
+                    format!(
+                        "time `{t}` is not `YYYY-MM-DD HH:MM:SS`, RFC 3339 or Unix seconds"
+                    ),
+                )
+            })?;
+            let v = field(value_col, "value")?;
+            let value: f64 = v
+                .parse()
+                .map_err(|_| line_err(line, format!("value `{v}` is not a number")))?;
+            if !value.is_finite() || value < 0.0 {
+                return Err(line_err(
+                    line,
+                    format!("value `{v}` must be a finite number, 0 or more"),
+                ));
+            }
+            if let Some(&(prev_line, prev_t, _)) = points.last() {
+                if t_ms == prev_t {
+                    return Err(line_err(
+                        line,
+                        format!("time `{t}` repeats the time of line {prev_line}"),
+                    ));
+                }
+                if t_ms < prev_t {
+                    return Err(line_err(
+                        line,
+                        format!(
+                            "time `{t}` is before the time of line {prev_line}: rows must be sorted by time"
+                        ),
+                    ));
+                }
+            }
+            points.push((line, t_ms, value));
+        }
+        if points.len() < 2 {
+            return Err(file_err(format!(
+                "needs at least 2 data rows to tell the step, has {}",
+                points.len()
+            )));
+        }
+        let step_ms = mode_step(&points);
+        let start_ms = points[0].1;
+        let last = points.last().expect("two points").1;
+        let slots = ((last - start_ms + step_ms / 2) / step_ms + 1) as usize;
+        let mut values = vec![f64::NAN; slots];
+        let mut slot_line = vec![0u64; slots];
+        for &(line, t, v) in &points {
+            let offset = t - start_ms;
+            let slot = (offset + step_ms / 2) / step_ms;
+            let off_grid = (offset - slot * step_ms).abs();
+            if off_grid * 10 > step_ms {
+                return Err(line_err(
+                    line,
+                    format!(
+                        "time is {}s off the trace's {}s grid (step taken as the most common \
+                         difference between rows)",
+                        off_grid as f64 / 1000.0,
+                        step_ms as f64 / 1000.0
+                    ),
+                ));
+            }
+            let slot = slot as usize;
+            if slot_line[slot] != 0 {
+                return Err(line_err(
+                    line,
+                    format!(
+                        "falls on the same {}s step as line {}",
+                        step_ms as f64 / 1000.0,
+                        slot_line[slot]
+                    ),
+                ));
+            }
+            slot_line[slot] = line;
+            values[slot] = v;
+        }
+        Ok(Trace::from_values(source, start_ms, step_ms, values))
+    }
+
+    /// Number of grid points.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the trace has no points.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Time just after the last point's step, Unix ms.
+    pub fn end_ms(&self) -> i64 {
+        self.start_ms + self.step_ms * self.values.len() as i64
+    }
+
+    /// Index of the last point at or before `t_ms`, if any.
+    pub fn index_at(&self, t_ms: i64) -> Option<usize> {
+        if t_ms < self.start_ms {
+            return None;
+        }
+        let i = ((t_ms - self.start_ms) / self.step_ms) as usize;
+        Some(i.min(self.values.len() - 1))
+    }
+
+    /// The demand in force at each grid point: gaps hold the last known value (0 before any).
+    pub fn demand(&self) -> Vec<f64> {
+        let mut last = 0.0;
+        self.values
+            .iter()
+            .map(|&v| {
+                if !v.is_nan() {
+                    last = v;
+                }
+                last
+            })
+            .collect()
+    }
+
+    /// The largest value.
+    pub fn peak(&self) -> f64 {
+        self.values
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .fold(0.0, f64::max)
+    }
+}
+
+/// Parses a time: Unix seconds, `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339; Unix milliseconds.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return secs.is_finite().then(|| (secs * 1000.0).round() as i64);
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+const TIME_NAMES: &[&str] = &["timestamp", "time", "ts", "date", "datetime", "t"];
+
+fn detect_time(header: &[String], sample: &csv::StringRecord) -> Option<usize> {
+    if let Some(i) = header
+        .iter()
+        .position(|h| TIME_NAMES.contains(&h.to_ascii_lowercase().as_str()))
+    {
+        return Some(i);
+    }
+    // A date text first; else the first column (Unix seconds look like any number).
+    sample
+        .iter()
+        .position(|f| f.parse::<f64>().is_err() && parse_time(f).is_some())
+        .or_else(|| (sample.len() >= 2 && parse_time(&sample[0]).is_some()).then_some(0))
+}
+
+fn detect_value(header: &[String], sample: &csv::StringRecord, time: usize) -> Option<usize> {
+    if let Some(i) = header
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("value"))
+        .filter(|&i| i != time)
+    {
+        return Some(i);
+    }
+    (0..sample.len()).find(|&i| i != time && sample[i].parse::<f64>().is_ok())
+}
+
+/// The most common positive difference between consecutive times (smallest on a tie).
+fn mode_step(points: &[(u64, i64, f64)]) -> i64 {
+    let mut diffs: Vec<i64> = points.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    diffs.sort_unstable();
+    let (mut best, mut best_n) = (diffs[0], 0);
+    let mut i = 0;
+    while i < diffs.len() {
+        let j = diffs[i..].iter().take_while(|&&d| d == diffs[i]).count();
+        if j > best_n {
+            (best, best_n) = (diffs[i], j);
+        }
+        i += j;
+    }
+    best
+}
