@@ -67,8 +67,9 @@ fn build_rust() -> PathBuf {
     target_dir.join("wasm32-unknown-unknown/policy/leadtime_example_target_tracking.wasm")
 }
 
-fn build_c() -> PathBuf {
-    let out = out_dir().join("target_tracking_c.wasm");
+/// Compiles the C policy at `source` (repo-relative) with the C SDK into target/conformance/`out`.
+fn build_c(source: &str, out: &str) -> PathBuf {
+    let out = out_dir().join(out);
     let mut cmd = Command::new("clang");
     cmd.current_dir(repo())
         .args(["--target=wasm32", "-O2", "-nostdlib", "-ffreestanding"])
@@ -80,17 +81,18 @@ fn build_c() -> PathBuf {
         ])
         .args(["-Wl,--export=leadtime_init", "-o"])
         .arg(&out)
-        .args(["policies/examples/c/policy.c", "guest-sdk/c/leadtime.c"]);
+        .args([source, "guest-sdk/c/leadtime.c"]);
     run(cmd, "clang", "Run `make setup` (installs clang and lld).");
     out
 }
 
-fn build_assemblyscript() -> PathBuf {
-    let out = out_dir().join("target_tracking_as.wasm");
+/// Compiles the AssemblyScript entry file `source` (repo-relative) into target/conformance/`out`.
+fn build_assemblyscript(source: &str, out: &str) -> PathBuf {
+    let out = out_dir().join(out);
     let mut cmd = Command::new("node");
     cmd.current_dir(repo())
         .arg("guest-sdk/assemblyscript/node_modules/assemblyscript/bin/asc.js")
-        .arg("policies/examples/assemblyscript/assembly/index.ts")
+        .arg(source)
         .args(["--runtime", "minimal", "-O3"])
         .args([
             "--use",
@@ -112,8 +114,17 @@ fn policies() -> &'static [(&'static str, PathBuf)] {
     BUILT.get_or_init(|| {
         vec![
             ("rust", build_rust()),
-            ("c", build_c()),
-            ("assemblyscript", build_assemblyscript()),
+            (
+                "c",
+                build_c("policies/examples/c/policy.c", "target_tracking_c.wasm"),
+            ),
+            (
+                "assemblyscript",
+                build_assemblyscript(
+                    "policies/examples/assemblyscript/assembly/index.ts",
+                    "target_tracking_as.wasm",
+                ),
+            ),
             (
                 "wat",
                 repo().join("policies/examples/wat/target_tracking.wat"),
@@ -539,7 +550,7 @@ fn every_language_refuses_bad_params_at_load_with_the_same_message() {
 }
 
 #[test]
-fn the_c_and_assemblyscript_modules_import_only_leadtime_log() {
+fn every_example_module_imports_nothing_but_leadtime_log() {
     let engine = Engine::new(Limits::default()).unwrap();
     for (lang, path) in policies() {
         let info = engine.inspect(&std::fs::read(path).unwrap()).unwrap();
@@ -549,5 +560,78 @@ fn the_c_and_assemblyscript_modules_import_only_leadtime_log() {
                 "{lang}: imports {import}"
             );
         }
+    }
+}
+
+/// The SDK feature fixtures (state, forecast, helpers, params, logs), built once per run.
+fn sdk_features() -> &'static [(&'static str, PathBuf)] {
+    static BUILT: OnceLock<Vec<(&'static str, PathBuf)>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        vec![
+            (
+                "c",
+                build_c("tests/fixtures/sdk/features.c", "features_c.wasm"),
+            ),
+            (
+                "assemblyscript",
+                build_assemblyscript("tests/fixtures/sdk/features.ts", "features_as.wasm"),
+            ),
+        ]
+    })
+}
+
+#[test]
+fn the_c_and_assemblyscript_sdks_carry_state_forecasts_params_and_logs() {
+    let engine = Engine::new(Limits::default()).unwrap();
+    let nan = f64::NAN;
+    let mut req = request(
+        1,
+        0,
+        100,
+        vec![metric("load", 10.0, &[10.0, nan, 45.5, nan])],
+    );
+    req.workload = Workload {
+        namespace: "équipe-ü".into(),
+        name: "web 🚀".into(),
+    };
+    req.ready_times = ready(&[30.0, 10.0, 25.0, 90.0]);
+    // What the SDK helpers must agree with: the Rust wire crate's own.
+    let load = &req.metrics[0];
+    let want_values = vec![
+        load.mean().unwrap(),
+        load.last().unwrap(),
+        req.ready_seconds_quantile(0.5).unwrap(),
+    ];
+    for (lang, path) in sdk_features() {
+        let mut params = Params::new();
+        params.insert("mode".into(), Param::Text("fast ✓".into()));
+        params.insert("other".into(), Param::Number(3.0));
+        let mut policy = engine.load_file(path, params).unwrap();
+        // The counter in `state` goes up only if the SDK reads back what it wrote.
+        for call in 1..=3u32 {
+            let d = policy
+                .decide(&req)
+                .unwrap_or_else(|e| panic!("{lang}: {e}"));
+            assert_eq!(d.replicas, call, "{lang}: {}", d.reason);
+            assert_eq!(d.reason, "équipe-ü/web 🚀 mode=fast ✓", "{lang}");
+            assert_eq!(d.state.as_deref(), Some(&call.to_be_bytes()[..]), "{lang}");
+            let f = d.forecast.unwrap_or_else(|| panic!("{lang}: no forecast"));
+            assert_eq!(f.start, req.now, "{lang}");
+            assert_eq!(f.interval_seconds, 60.0, "{lang}");
+            assert_eq!(f.values, want_values, "{lang}");
+            let logs = policy.last_logs();
+            assert!(
+                logs.iter()
+                    .any(|l| l.message == "decided" && l.level == leadtime::Level::Info),
+                "{lang}: {logs:?}"
+            );
+        }
+        policy.reset_state();
+        assert_eq!(policy.decide(&req).unwrap().replicas, 1, "{lang}");
+
+        // Without metrics or ready times the helpers report "none" (the fixtures send -1).
+        let empty = request(1, 0, 100, vec![metric("load", 10.0, &[nan])]);
+        let f = policy.decide(&empty).unwrap().forecast.unwrap();
+        assert_eq!(f.values, vec![-1.0, -1.0, -1.0], "{lang}");
     }
 }
