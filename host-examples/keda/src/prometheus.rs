@@ -102,8 +102,8 @@ impl Prometheus {
         &self.base
     }
 
-    /// `query` over the last `lookback` at `step`, summed over series, ending at a multiple of
-    /// `step` so that consecutive calls see the same grid.
+    /// `query` over the last `lookback` at `step`, summed over series, ending now (the freshest
+    /// point matters most to a scaler, so the grid is not aligned to `step`).
     pub async fn range(
         &self,
         query: &str,
@@ -114,8 +114,7 @@ impl Prometheus {
         let answer = self
             .cached(&key, || async {
                 let step_s = step.as_secs_f64();
-                let now = unix_seconds();
-                let end = (now / step_s).floor() * step_s;
+                let end = (unix_seconds() * 1000.0).floor() / 1000.0;
                 let points = (lookback.as_secs_f64() / step_s).floor().max(1.0);
                 let start = end - (points - 1.0) * step_s;
                 let qs = form_urlencoded::Serializer::new(String::new())

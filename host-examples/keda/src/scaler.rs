@@ -50,12 +50,15 @@ struct State {
     last: Option<u32>,
 }
 
+/// Every workload's state by (namespace, name).
+type Workloads = HashMap<(String, String), Arc<Mutex<State>>>;
+
 /// Serves replica targets for every ScaledObject that asks.
 pub struct Scaler {
     engine: Engine,
     prometheus: Prometheus,
     settings: Settings,
-    workloads: Mutex<HashMap<(String, String), Arc<Mutex<State>>>>,
+    workloads: Mutex<Workloads>,
     telemetry: Arc<Telemetry>,
 }
 
@@ -178,7 +181,7 @@ impl Scaler {
         Ok(state)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Mutex<State>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Workloads> {
         self.workloads.lock().unwrap_or_else(|p| p.into_inner())
     }
 

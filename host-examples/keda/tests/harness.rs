@@ -1,0 +1,359 @@
+//! What the scaler's tests start: a test exporter with a known load, a real Prometheus scraping
+//! it, a slow fake Prometheus, and the scaler itself, all on 127.0.0.1.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::Full;
+use leadtime_keda::proto::external_scaler_client::ExternalScalerClient;
+use leadtime_keda::proto::{GetMetricsRequest, ScaledObjectRef};
+use leadtime_keda::{Config, Server};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+/// Serves `handler(path, query)` over HTTP/1 on a free loopback port.
+async fn http_server<F>(handler: F) -> SocketAddr
+where
+    F: Fn(String, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>
+        + Send
+        + Sync
+        + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = Arc::new(handler);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let handler = handler.clone();
+                    async move {
+                        let path = req.uri().path().to_string();
+                        let query = req.uri().query().unwrap_or("").to_string();
+                        let body = handler(path, query).await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(body),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A test exporter: `/metrics` serves `test_load <load>` and two pods' ready seconds.
+pub struct Exporter {
+    /// Where Prometheus scrapes it.
+    pub addr: SocketAddr,
+    load: Arc<AtomicU64>,
+}
+
+impl Exporter {
+    /// An exporter serving `load`.
+    pub async fn start(load: f64) -> Exporter {
+        let shared = Arc::new(AtomicU64::new(load.to_bits()));
+        let l = shared.clone();
+        let addr = http_server(move |_, _| {
+            let load = f64::from_bits(l.load(Ordering::SeqCst));
+            Box::pin(async move {
+                format!(
+                    "# TYPE test_load gauge\ntest_load {load}\n\
+                     # TYPE test_ready_seconds gauge\n\
+                     test_ready_seconds{{pod=\"a\"}} 30\ntest_ready_seconds{{pod=\"b\"}} 50\n"
+                )
+            })
+        })
+        .await;
+        Exporter { addr, load: shared }
+    }
+
+    /// Changes the load served from now on.
+    pub fn set(&self, load: f64) {
+        self.load.store(load.to_bits(), Ordering::SeqCst);
+    }
+}
+
+/// A real Prometheus (the Debian package) scraping one target every second.
+pub struct Prometheus {
+    /// Its HTTP address.
+    pub addr: SocketAddr,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Prometheus {
+    /// Starts Prometheus on a free port with a fresh data directory, scraping `target`.
+    pub async fn start(target: SocketAddr) -> Prometheus {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir =
+            std::env::temp_dir().join(format!("leadtime-keda-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let mut p = Prometheus {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+            child: None,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                self.dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={}", self.addr))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("`prometheus` is not on PATH: run `make setup` (installs the Debian package)");
+        self.child = Some(child);
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits until `query` has a sample equal to `want` (at most 30 s).
+    pub async fn wait_for(&self, query: &str, want: f64) {
+        let client = leadtime_keda::prometheus::Prometheus::new(
+            &self.url(),
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(v) = client.instant(query).await {
+                if v.contains(&want) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no sample {query} = {want} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the server with SIGTERM, as Kubernetes would (its data stays).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let term = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            if !term.is_ok_and(|s| s.success()) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fake Prometheus that answers `query_range` with a constant `value`, after `delay_ms`.
+pub struct SlowPrometheus {
+    /// Its address.
+    pub addr: SocketAddr,
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl SlowPrometheus {
+    /// Starts it answering at once.
+    pub async fn start(value: f64) -> SlowPrometheus {
+        let delay = Arc::new(AtomicU64::new(0));
+        let d = delay.clone();
+        let addr = http_server(move |_, query| {
+            let delay = d.load(Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let end = form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "end")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[[{end},"{value}"]]}}]}}}}"#
+                )
+            })
+        })
+        .await;
+        SlowPrometheus {
+            addr,
+            delay_ms: delay,
+        }
+    }
+
+    /// Makes every later answer wait `delay`.
+    pub fn slow_down(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+/// A running scaler and a gRPC client of it.
+pub struct Scaler {
+    /// gRPC address.
+    pub grpc: SocketAddr,
+    /// `/metrics` address.
+    pub http: SocketAddr,
+    /// A client generated from the same proto.
+    pub client: ExternalScalerClient<Channel>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Scaler {
+    /// Starts the scaler against `prometheus` with a short timeout, cache and stream interval.
+    pub async fn start(prometheus: &str) -> Scaler {
+        let config = Config::parse(&format!(
+            "prometheus:\n  url: {prometheus}\n  timeout: 400ms\n  cacheTtl: 100ms\n\
+             streamInterval: 200ms\nbreaker:\n  failures: 3\n  openFor: 1m\n"
+        ))
+        .unwrap();
+        let server = Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            leadtime::Limits::default(),
+        )
+        .await
+        .unwrap();
+        let (grpc, http) = (server.grpc_addr(), server.http_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        let client = ExternalScalerClient::connect(format!("http://{grpc}"))
+            .await
+            .unwrap();
+        Scaler {
+            grpc,
+            http,
+            client,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// GetMetrics for `namespace/name` with `metadata`: the float value, checked against the int.
+    pub async fn desired(
+        &mut self,
+        name: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<f64, tonic::Status> {
+        let response = self
+            .client
+            .get_metrics(GetMetricsRequest {
+                scaled_object_ref: Some(object(name, metadata)),
+                metric_name: String::new(),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(response.metric_values.len(), 1);
+        let value = &response.metric_values[0];
+        assert_eq!(value.metric_value as f64, value.metric_value_float);
+        Ok(value.metric_value_float)
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        http_get(self.http, "/metrics").await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+    }
+}
+
+/// A ScaledObjectRef in namespace `test`.
+pub fn object(name: &str, metadata: &[(&str, &str)]) -> ScaledObjectRef {
+    ScaledObjectRef {
+        name: name.to_string(),
+        namespace: "test".to_string(),
+        scaler_metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<HashMap<_, _>>(),
+    }
+}
+
+/// GET over HTTP/1 with the crate's own client stack; the body as text.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<Bytes>>();
+    let response = client
+        .get(format!("http://{addr}{path}").parse().unwrap())
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The value of the sample whose line starts with `series` in a metrics text, if any.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The path of a file of the repo's adversarial corpus.
+pub fn adversarial(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/adversarial")
+        .join(name)
+        .display()
+        .to_string()
+}
