@@ -32,6 +32,10 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// List the built-in policies.
     Policies,
+    /// Serve KEDA's external scaler gRPC API, fed by Prometheus (see host-examples/keda).
+    Serve(cmd::serve::Args),
+    /// Custom Pod Autoscaler evaluate step: evaluate JSON on stdin, `{"targetReplicas": N}` out.
+    CpaEvaluate(cmd::cpa::Args),
     /// Create a ready-to-build policy project in Rust, C or AssemblyScript.
     New(cmd::new::Args),
     /// Check a policy against a file of cases, or fuzz it with generated requests.
@@ -67,6 +71,8 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Decide(args) => cmd::decide::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Policies => cmd::policies::run(),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::CpaEvaluate(args) => cmd::cpa::run(args),
         Command::New(args) => cmd::new::run(args),
         Command::Test(args) => cmd::test_policy::run(args),
     }

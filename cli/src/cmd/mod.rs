@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+pub mod cpa;
 pub mod decide;
 pub mod inspect;
 pub mod new;
 pub mod policies;
+pub mod serve;
 pub mod test_policy;

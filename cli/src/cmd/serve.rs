@@ -1,0 +1,59 @@
+//! `leadtime serve`: the KEDA external scaler (crate `leadtime-keda`), until SIGTERM.
+
+use crate::failure::Failure;
+use leadtime::Limits;
+use leadtime_keda::{Config, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `leadtime serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address of the gRPC service KEDA calls (`externalscaler.proto`).
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    listen: SocketAddr,
+    /// Address of `/metrics` (Prometheus format) and `/healthz`.
+    #[arg(long, default_value = "0.0.0.0:9091")]
+    http_listen: SocketAddr,
+    /// Prometheus base URL, e.g. http://prometheus:9090; overrides the config file's.
+    #[arg(long, env = "LEADTIME_PROMETHEUS")]
+    prometheus: Option<String>,
+    /// Config file (YAML): Prometheus timeout and cache, metadata defaults, behavior, breaker.
+    /// See host-examples/keda/README.md.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// CPU budget per policy call, in fuel (about one unit per wasm instruction).
+    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    fuel: u64,
+    /// Memory cap of each policy, in MiB.
+    #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+    memory_mib: usize,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path).map_err(|e| Failure::new("config", e.to_string()))?,
+        None => Config::default(),
+    };
+    if args.prometheus.is_some() {
+        config.prometheus = args.prometheus;
+    }
+    let limits = Limits {
+        fuel_per_call: args.fuel,
+        memory_bytes: args.memory_mib << 20,
+        ..Limits::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new("runtime", e.to_string()))?;
+    runtime
+        .block_on(async {
+            let server = Server::bind(args.listen, args.http_listen, config, limits).await?;
+            server.run(leadtime_keda::shutdown_signal()).await
+        })
+        .map_err(|e| Failure::new("serve", e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
