@@ -153,6 +153,7 @@ impl Policy {
 
     /// A fresh instance: start function run, ABI version checked, params accepted.
     fn instantiate(&self) -> Result<Live> {
+        sandbox::check_resources(self.pre.module())?;
         let state = StoreState::new(&self.limits, &self.name);
         let mut store = sandbox::new_store(&self.engine, state);
         let runtime = |e: wasmtime::Error| Error::Runtime(e.to_string());

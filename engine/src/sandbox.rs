@@ -187,12 +187,33 @@ impl ResourceLimiter for StoreState {
     }
 
     fn tables(&self) -> usize {
-        4
+        MAX_TABLES
     }
 
     fn memories(&self) -> usize {
-        1
+        MAX_MEMORIES
     }
+}
+
+/// Memories an instance may have (the ABI's one).
+pub(crate) const MAX_MEMORIES: usize = 1;
+/// Tables an instance may have.
+pub(crate) const MAX_TABLES: usize = 4;
+
+/// Refuses a module that needs more memories or tables than an instance may have, as
+/// `out-of-memory`: wasmtime's own refusal at instantiation is an untyped error that would read as
+/// a failure of the runtime rather than of the policy.
+pub(crate) fn check_resources(module: &wasmtime::Module) -> Result<(), Error> {
+    let needs = module.resources_required();
+    for (what, desired, cap) in [
+        ("memory count", needs.num_memories as usize, MAX_MEMORIES),
+        ("table count", needs.num_tables as usize, MAX_TABLES),
+    ] {
+        if desired > cap {
+            return Err(Error::OutOfMemory { what, desired, cap });
+        }
+    }
+    Ok(())
 }
 
 /// A store with the limiter and fuel set up.
