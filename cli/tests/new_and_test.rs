@@ -317,3 +317,32 @@ fn new_refuses_bad_names_and_existing_folders() {
         "mine"
     );
 }
+
+#[test]
+fn against_backtests_the_policy_beside_another_over_a_trace() {
+    let wat = repo("policies/examples/wat/target_tracking.wat");
+    let trace = repo("testdata/traces/art_daily_small_noise.csv");
+    let out = leadtime(&[
+        "test",
+        path(&wat),
+        "--against",
+        "hpa",
+        "--trace",
+        path(&trace),
+    ]);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    let rows: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with(path(&wat)) || l.starts_with("hpa ") || l.starts_with("oracle "))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        3,
+        "one row each for the policy, hpa and the oracle: {report}"
+    );
+
+    // --trace without --against is refused by the argument parser.
+    let out = leadtime(&["test", path(&wat), "--trace", path(&trace)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `leadtime test`.
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["cases", "fuzz"])))]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["cases", "fuzz", "against"])))]
 pub struct Args {
     /// A `.wasm`/`.wat` file or a built-in policy name.
     policy: String,
@@ -30,6 +30,18 @@ pub struct Args {
     /// A policy parameter, `name=value`; repeatable. Overrides the cases file's params.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
+    /// Backtest the policy beside this one (built-in name or file) over `--trace`.
+    #[arg(long, value_name = "POLICY", requires = "trace")]
+    against: Option<String>,
+    /// A demand trace (CSV: time, value) for `--against`.
+    #[arg(long, value_name = "FILE", requires = "against")]
+    trace: Option<PathBuf>,
+    /// `--against`: pods the trace's peak needs (sets the capacity of one pod).
+    #[arg(long, default_value_t = 20)]
+    pods_at_peak: u32,
+    /// `--against`: seconds a new pod takes to become Ready.
+    #[arg(long, default_value_t = 120.0)]
+    ready_seconds: f64,
     /// CPU budget per call, in fuel.
     #[arg(long, default_value_t = Limits::default().fuel_per_call)]
     fuel: u64,
@@ -45,6 +57,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let flags = input::parse_params(&args.params)?;
     if let Some(path) = &args.cases {
         return run_cases(&engine, &args.policy, path, flags);
+    }
+    if let (Some(against), Some(trace)) = (&args.against, &args.trace) {
+        return compare_backtest(&engine, &args, against, trace, flags);
     }
     let n = args.fuzz.unwrap_or(0);
     fuzz(&engine, &args.policy, flags, n, args.seed, &args.save)
@@ -467,4 +482,51 @@ fn fuzz(
         n - failures
     );
     Ok(ExitCode::from(1))
+}
+
+// ---- Backtest comparison. ----
+
+/// Backtests the policy and `against` over `trace` (engine `simulate`), prints one row each and
+/// the oracle's; exit 1 when the policy's calls failed during the run.
+fn compare_backtest(
+    engine: &Engine,
+    args: &Args,
+    against: &str,
+    trace: &Path,
+    params: Params,
+) -> Result<ExitCode, Failure> {
+    use leadtime::simulate::{self, Columns, Config, Job, ReadyTimes, Trace};
+    let trace = Trace::from_file(trace, &Columns::default())
+        .map_err(|e| Failure::new("bad-request", e.to_string()))?;
+    let capacity = simulate::capacity_for_peak(&trace, args.pods_at_peak);
+    let config = Config::new(capacity, ReadyTimes::Fixed(args.ready_seconds));
+    let mut mine = Job::new(&args.policy);
+    mine.params = params;
+    let jobs = [mine, Job::new(against)];
+    let backtest = simulate::run(engine, &trace, &config, &jobs, &|_| {})?;
+    println!(
+        "backtest over {} decisions: {} beside {against}, {} pods at peak, pods ready after {} s",
+        backtest.steps, args.policy, args.pods_at_peak, args.ready_seconds
+    );
+    println!(
+        "{:<40} {:>12} {:>10} {:>10} {:>8} {:>7}",
+        "policy", "under-prov %", "unmet %", "cost/orcl", "scales", "errors"
+    );
+    for r in &backtest.results {
+        println!(
+            "{:<40} {:>12.2} {:>10.2} {:>10.3} {:>8} {:>7}",
+            r.policy,
+            r.under_provisioned_pct,
+            r.unmet_demand_pct,
+            r.cost_vs_oracle,
+            r.scale_events,
+            r.policy_errors
+        );
+    }
+    let errors = backtest.results.first().map_or(0, |r| r.policy_errors);
+    if errors > 0 {
+        println!("test result: FAILED. {errors} policy calls failed during the backtest");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
