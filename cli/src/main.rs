@@ -3,6 +3,7 @@
 mod cmd;
 mod failure;
 mod input;
+mod report;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -40,6 +41,8 @@ enum Command {
     New(cmd::new::Args),
     /// Check a policy against a file of cases, or fuzz it with generated requests.
     Test(cmd::test_policy::Args),
+    /// Replay a demand trace through policies, against the HPA and the oracle; prints a table.
+    Backtest(cmd::backtest::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,5 +78,6 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::CpaEvaluate(args) => cmd::cpa::run(args),
         Command::New(args) => cmd::new::run(args),
         Command::Test(args) => cmd::test_policy::run(args),
+        Command::Backtest(args) => cmd::backtest::run(args),
     }
 }

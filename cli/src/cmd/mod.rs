@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backtest;
 pub mod cpa;
 pub mod decide;
 pub mod inspect;

@@ -58,7 +58,15 @@ pub struct Tally {
 impl Tally {
     /// One stretch `[a, b)` with `pods` existing and `ready` of them Ready, at `demand` that needs
     /// `need` pods of `capacity` each.
-    pub fn segment(&mut self, ms: f64, pods: u32, ready: u32, demand: f64, need: u32, capacity: f64) {
+    pub fn segment(
+        &mut self,
+        ms: f64,
+        pods: u32,
+        ready: u32,
+        demand: f64,
+        need: u32,
+        capacity: f64,
+    ) {
         self.scored_ms += ms;
         self.pod_ms += ms * f64::from(pods);
         self.demand += ms * demand;
@@ -80,7 +88,11 @@ impl Tally {
             unmet_demand_pct: pct(self.unmet, self.demand),
             pod_hours,
             oracle_pod_hours: oracle,
-            cost_vs_oracle: if oracle > 0.0 { pod_hours / oracle } else { 1.0 },
+            cost_vs_oracle: if oracle > 0.0 {
+                pod_hours / oracle
+            } else {
+                1.0
+            },
             scale_events: self.scale_events,
             mean_replicas: if self.scored_ms > 0.0 {
                 self.pod_ms / self.scored_ms

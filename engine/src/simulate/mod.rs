@@ -149,10 +149,7 @@ pub fn knob(policy: &str) -> Option<Knob> {
             "quantile",
             vec![0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
         )),
-        "target-tracking" => Some(Knob::Param(
-            "headroom",
-            vec![0.0, 0.1, 0.2, 0.4, 0.6, 1.0],
-        )),
+        "target-tracking" => Some(Knob::Param("headroom", vec![0.0, 0.1, 0.2, 0.4, 0.6, 1.0])),
         _ => None,
     }
 }
@@ -345,7 +342,9 @@ fn score(
     pending: &[i64],
 ) {
     let mut t = a;
-    let mut slot = trace.index_at(t).expect("scored times are inside the trace");
+    let mut slot = trace
+        .index_at(t)
+        .expect("scored times are inside the trace");
     let mut next_pending = pending.iter().peekable();
     while t < b {
         let slot_end = trace.start_ms + (slot as i64 + 1) * trace.step_ms;
@@ -531,7 +530,7 @@ pub fn simulate(
             }
         }
         done += 1;
-        if done % 512 == 0 {
+        if done.is_multiple_of(512) {
             progress(512);
         }
     }

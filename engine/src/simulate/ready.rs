@@ -98,8 +98,7 @@ impl ReadyTimes {
 
     /// Reads observed samples from a file (see [`ReadyTimes::parse_samples`]).
     pub fn from_file(path: &Path) -> Result<ReadyTimes, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         ReadyTimes::parse_samples(&text, &path.display().to_string())
     }
 

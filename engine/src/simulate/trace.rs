@@ -181,9 +181,7 @@ impl Trace {
             let t_ms = parse_time(t).ok_or_else(|| {
                 line_err(
                     line,
-                    format!(
-                        "time `{t}` is not `YYYY-MM-DD HH:MM:SS`, RFC 3339 or Unix seconds"
-                    ),
+                    format!("time `{t}` is not `YYYY-MM-DD HH:MM:SS`, RFC 3339 or Unix seconds"),
                 )
             })?;
             let v = field(value_col, "value")?;

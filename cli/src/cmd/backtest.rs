@@ -1,0 +1,242 @@
+//! `leadtime backtest`: replay a trace through policies, against the HPA and the oracle.
+
+use crate::failure::Failure;
+use crate::input;
+use crate::report;
+use indicatif::{ProgressBar, ProgressStyle};
+use leadtime::simulate::{self, parse_seconds, Columns, Config, Job, ReadyTimes, Trace};
+use leadtime::{Behavior, Engine, Limits};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `leadtime backtest`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A policy to backtest: a built-in name or a `.wasm`/`.wat` file; repeatable.
+    #[arg(long = "policy", required = true)]
+    policies: Vec<String>,
+    /// The trace: CSV with a time column and a value column (total demand).
+    #[arg(long)]
+    trace: PathBuf,
+    /// The time column (header name or 0-based index); detected when absent.
+    #[arg(long)]
+    time_column: Option<String>,
+    /// The value column (header name or 0-based index); detected when absent.
+    #[arg(long)]
+    value_column: Option<String>,
+    /// Demand one pod serves.
+    #[arg(long, required_unless_present = "peak_pods")]
+    capacity_per_pod: Option<f64>,
+    /// Instead of --capacity-per-pod: the capacity at which the trace's peak needs this many pods.
+    #[arg(long, conflicts_with = "capacity_per_pod")]
+    peak_pods: Option<u32>,
+    /// Time between decisions (e.g. 1m); default: the trace's step.
+    #[arg(long)]
+    interval: Option<String>,
+    /// Fixed ready time of new pods (e.g. 2m).
+    #[arg(long, conflicts_with_all = ["ready_time_dist", "ready_times"])]
+    ready_time: Option<String>,
+    /// Ready-time distribution: `lognormal:MEDIAN,P90` (e.g. lognormal:2m,5m).
+    #[arg(long, conflicts_with = "ready_times")]
+    ready_time_dist: Option<String>,
+    /// Observed ready times: a file with one number of seconds per line.
+    #[arg(long)]
+    ready_times: Option<PathBuf>,
+    /// Seed of the ready-time draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Longest history a request carries (e.g. 7d).
+    #[arg(long, default_value = "14d")]
+    lookback: String,
+    /// target_per_pod = capacity per pod × this.
+    #[arg(long, default_value_t = 1.0)]
+    target_utilization: f64,
+    /// History fed before scoring starts (e.g. 2d).
+    #[arg(long, default_value = "0s")]
+    warmup: String,
+    /// Lowest replica count.
+    #[arg(long, default_value_t = 1)]
+    min_replicas: u32,
+    /// Highest replica count (default: 4 × the peak need, at least 100).
+    #[arg(long)]
+    max_replicas: Option<u32>,
+    /// The HPA behavior block (YAML or JSON) every policy goes through; default: Kubernetes'.
+    #[arg(long)]
+    behavior: Option<PathBuf>,
+    /// A policy parameter, `name=value`, for every policy; repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Vary each policy's QoS knob and report the curve of under-provisioning against cost.
+    #[arg(long)]
+    sweep: bool,
+    /// Write a self-contained HTML report with charts here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `--json` prints; the field names are a contract.
+#[derive(Serialize)]
+struct Output<'a> {
+    trace: &'a str,
+    steps: usize,
+    results: &'a [simulate::PolicyResult],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sweep: Option<&'a [simulate::PolicyResult]>,
+}
+
+fn bad(detail: impl Into<String>) -> Failure {
+    Failure::new("bad-request", detail)
+}
+
+fn seconds_ms(flag: &str, text: &str) -> Result<i64, Failure> {
+    parse_seconds(text)
+        .map(|s| (s * 1000.0).round() as i64)
+        .map_err(|e| bad(format!("--{flag}: {e}")))
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    let columns = Columns {
+        time: args.time_column.clone(),
+        value: args.value_column.clone(),
+    };
+    let trace = Trace::from_file(&args.trace, &columns).map_err(|e| bad(e.to_string()))?;
+    let ready = match (&args.ready_time, &args.ready_time_dist, &args.ready_times) {
+        (Some(t), _, _) => {
+            ReadyTimes::Fixed(parse_seconds(t).map_err(|e| bad(format!("--ready-time: {e}")))?)
+        }
+        (_, Some(d), _) => {
+            ReadyTimes::parse_dist(d).map_err(|e| bad(format!("--ready-time-dist: {e}")))?
+        }
+        (_, _, Some(path)) => ReadyTimes::from_file(path).map_err(bad)?,
+        _ => {
+            return Err(bad(
+                "give one of --ready-time, --ready-time-dist, --ready-times",
+            ))
+        }
+    };
+    let capacity = match (args.capacity_per_pod, args.peak_pods) {
+        (Some(c), _) => c,
+        (None, Some(n)) => simulate::capacity_for_peak(&trace, n),
+        (None, None) => return Err(bad("give --capacity-per-pod or --peak-pods")),
+    };
+    let behavior = match &args.behavior {
+        Some(path) => Behavior::from_file(path).map_err(|e| bad(e.to_string()))?,
+        None => Behavior::default(),
+    };
+    let mut config = Config::new(capacity, ready);
+    config.interval_ms = args
+        .interval
+        .as_deref()
+        .map(|i| seconds_ms("interval", i))
+        .transpose()?;
+    config.seed = args.seed;
+    config.lookback_ms = seconds_ms("lookback", &args.lookback)?;
+    config.warmup_ms = seconds_ms("warmup", &args.warmup)?;
+    config.target_utilization = args.target_utilization;
+    config.min_replicas = args.min_replicas;
+    config.max_replicas = args.max_replicas;
+    config.behavior = behavior;
+    config.record_series = args.report.is_some();
+
+    let params = input::parse_params(&args.params)?;
+    let jobs: Vec<Job> = args
+        .policies
+        .iter()
+        .map(|p| Job {
+            params: params.clone(),
+            ..Job::new(p)
+        })
+        .collect();
+    let engine = Engine::new(Limits::default())?;
+    let steps_per_job = decisions(&trace, &config);
+    let sweep_jobs: Vec<Job> = if args.sweep {
+        jobs.iter().flat_map(simulate::sweep_jobs).collect()
+    } else {
+        Vec::new()
+    };
+    let total = steps_per_job * (jobs.len() + sweep_jobs.len()) as u64;
+    let bar = if !args.json && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} backtest [{elapsed_precise}] {wide_bar} {pos}/{len} decisions ({eta})",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress = |n: u64| bar.inc(n);
+    let backtest = simulate::run(&engine, &trace, &config, &jobs, &progress)?;
+    let sweep = if args.sweep {
+        let mut sweep_config = config.clone();
+        sweep_config.record_series = false;
+        let mut s = simulate::run(&engine, &trace, &sweep_config, &sweep_jobs, &progress)?;
+        s.results.pop(); // the oracle, already in the table
+        Some(s.results)
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+
+    if args.json {
+        let out = Output {
+            trace: &trace.name,
+            steps: backtest.steps,
+            results: &backtest.results,
+            sweep: sweep.as_deref(),
+        };
+        let json =
+            serde_json::to_string(&out).map_err(|e| Failure::new("internal", e.to_string()))?;
+        println!("{json}");
+    } else {
+        println!(
+            "{}: {} decisions every {}s, {:.4} demand per pod, ready time {}",
+            trace.name,
+            backtest.steps,
+            config.interval_ms.unwrap_or(trace.step_ms) / 1000,
+            capacity,
+            describe(&config.ready)
+        );
+        print!("{}", report::table(&backtest.results));
+        if let Some(s) = &sweep {
+            println!("\nsweep:");
+            print!("{}", report::table(s));
+        }
+    }
+    if let Some(path) = &args.report {
+        let html = report::html(&report::Input {
+            trace: &trace,
+            config: &config,
+            backtest: &backtest,
+            sweep: sweep.as_deref(),
+        });
+        std::fs::write(path, html)
+            .map_err(|e| Failure::new("io", format!("writing {}: {e}", path.display())))?;
+        if !args.json {
+            eprintln!("report: {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decisions(trace: &Trace, config: &Config) -> u64 {
+    let interval = config.interval_ms.unwrap_or(trace.step_ms).max(1);
+    ((trace.end_ms() - trace.start_ms + interval - 1) / interval) as u64
+}
+
+/// The ready-time model in words.
+pub fn describe(ready: &ReadyTimes) -> String {
+    match ready {
+        ReadyTimes::Fixed(s) => format!("{s}s"),
+        ReadyTimes::LogNormal { median, p90 } => format!("lognormal median {median}s p90 {p90}s"),
+        ReadyTimes::Samples(v) => format!("{} observed samples", v.len()),
+    }
+}
