@@ -1,0 +1,171 @@
+//! `leadtime backtest` end to end: the `--json` contract, errors with line numbers, the report.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+fn leadtime(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leadtime"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("leadtime-backtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const FIELDS: [&str; 12] = [
+    "policy",
+    "under_provisioned_pct",
+    "unmet_demand_pct",
+    "pod_hours",
+    "oracle_pod_hours",
+    "cost_vs_oracle",
+    "scale_events",
+    "mean_replicas",
+    "peak_replicas",
+    "policy_us_p50",
+    "policy_us_p99",
+    "policy_errors",
+];
+
+#[test]
+fn json_has_the_contracted_fields() {
+    let trace = repo("testdata/traces/art_daily_small_noise.csv");
+    let out = leadtime(&[
+        "backtest",
+        "--policy",
+        "target-tracking",
+        "--policy",
+        "hpa",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--ready-time",
+        "5m",
+        "--peak-pods",
+        "20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty(), "quiet under --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["trace"], "art_daily_small_noise.csv");
+    assert_eq!(v["steps"], 4032);
+    let results = v["results"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["target-tracking", "hpa", "oracle"]);
+    for r in results {
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        for f in FIELDS {
+            assert!(keys.contains(&f), "missing `{f}` in {r}");
+        }
+        assert_eq!(keys.len(), FIELDS.len(), "{r}");
+        assert_eq!(r["oracle_pod_hours"], results[2]["pod_hours"]);
+    }
+    assert_eq!(results[2]["under_provisioned_pct"], 0.0);
+}
+
+#[test]
+fn a_bad_trace_fails_with_its_line() {
+    let bad = temp(
+        "bad.csv",
+        "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,x\n",
+    );
+    let out = leadtime(&[
+        "backtest",
+        "--policy",
+        "hpa",
+        "--trace",
+        bad.to_str().unwrap(),
+        "--ready-time",
+        "1m",
+        "--capacity-per-pod",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.csv:3:") && err.contains("value `x` is not a number"),
+        "{err}"
+    );
+    let samples = temp("ready.csv", "seconds\n30\n45\nslow\n");
+    let good = temp("good.csv", "ts,value\n0,1\n60,2\n120,3\n");
+    let out = leadtime(&[
+        "backtest",
+        "--policy",
+        "hpa",
+        "--trace",
+        good.to_str().unwrap(),
+        "--ready-times",
+        samples.to_str().unwrap(),
+        "--capacity-per-pod",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ready.csv:4:") && err.contains("`slow`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_report_is_self_contained_with_its_charts() {
+    let trace = repo("testdata/traces/art_daily_small_noise.csv");
+    let report = temp("report.html", "");
+    let out = leadtime(&[
+        "backtest",
+        "--policy",
+        "target-tracking",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--ready-time-dist",
+        "lognormal:2m,5m",
+        "--peak-pods",
+        "20",
+        "--sweep",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("oracle") && table.contains("sweep:"),
+        "{table}"
+    );
+    assert!(table.contains("target-tracking headroom=0.2"), "{table}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    // 14 days: a Pareto chart, then two charts per week.
+    assert_eq!(html.matches("<svg").count(), 1 + 2 * 2, "SVG charts");
+    for needle in [
+        "Under-provisioned time vs cost",
+        "Demand and ready capacity",
+        "Replicas (ready or starting)",
+        "<table>",
+    ] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+    for external in ["<script", "<link", "src=", "href=", "url("] {
+        assert!(!html.contains(external), "report loads {external}");
+    }
+}
