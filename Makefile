@@ -17,9 +17,13 @@ setup:
 	@command -v prometheus >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
-# The main job on the embedded default policy.
+# The main job: backtest the embedded predictive policy against the HPA on a bundled trace (NYC
+# taxi demand, 5-minute pod ready time, peak at 20 pods); prints the table, writes the report.
 demo: setup
-	cargo run --release -p leadtime-cli -- decide --request examples/request.json
+	@mkdir -p target
+	cargo run --release -p leadtime-cli -- backtest --policy predictive --policy hpa \
+		--trace testdata/traces/nyc_taxi.csv --ready-time 5m --peak-pods 20 \
+		--report target/demo-report.html
 
 # Every check CI runs.
 test: setup lint
