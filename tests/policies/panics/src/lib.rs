@@ -26,7 +26,10 @@ pub fn decide(req: &Request) -> Result<Response, String> {
         panic!("{PANIC_MESSAGE}: load {load} >= panic_at {panic_at}");
     }
     let replicas = (load / metric.target_per_pod).ceil().max(0.0) as u32;
-    Ok(Response::new(replicas, format!("load {load} below panic_at")))
+    Ok(Response::new(
+        replicas,
+        format!("load {load} below panic_at"),
+    ))
 }
 
 export_policy!(decide, init = init);
