@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).cloned().unwrap_or("http://127.0.0.1:50051".into());
+    let url = args
+        .get(1)
+        .cloned()
+        .unwrap_or("http://127.0.0.1:50051".into());
     let calls: usize = args.get(2).map_or(Ok(10_000), |s| s.parse())?;
     let concurrency: usize = args.get(3).map_or(Ok(100), |s| s.parse())?;
     let workloads: usize = args.get(4).map_or(Ok(1), |s| s.parse())?;
@@ -73,9 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = started.elapsed();
     latencies.sort();
     let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    println!(
-        "{calls} GetMetrics calls, concurrency {concurrency}, {workloads} workload(s), {url}"
-    );
+    println!("{calls} GetMetrics calls, concurrency {concurrency}, {workloads} workload(s), {url}");
     println!(
         "p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms  errors {}  wall {:.2} s  ({:.0} calls/s)",
         q(0.50).as_secs_f64() * 1e3,

@@ -247,11 +247,12 @@ pub struct Scaler {
 }
 
 impl Scaler {
-    /// Starts the scaler against `prometheus` with a short timeout, cache and stream interval.
+    /// Starts the scaler against `prometheus` with a short timeout and cache; StreamIsActive
+    /// re-checks only every minute, so that a test counts its first round alone.
     pub async fn start(prometheus: &str) -> Scaler {
         let config = Config::parse(&format!(
             "prometheus:\n  url: {prometheus}\n  timeout: 400ms\n  cacheTtl: 100ms\n\
-             streamInterval: 200ms\nbreaker:\n  failures: 3\n  openFor: 1m\n"
+             streamInterval: 60s\nbreaker:\n  failures: 3\n  openFor: 1m\n"
         ))
         .unwrap();
         let server = Server::bind(
