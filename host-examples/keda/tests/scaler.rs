@@ -225,6 +225,27 @@ async fn every_rpc_answers_from_real_prometheus() {
     // The server is still up and answering after all of it.
     assert_eq!(scaler.desired("web", &m).await.unwrap(), want);
     scaler.shutdown().await;
+
+    // StreamIsActive pushes a change: the load drops to zero and the stream says inactive.
+    let mut streaming = Scaler::start_with(&prometheus.url(), "200ms").await;
+    let down = "scaleDown:\n  stabilizationWindowSeconds: 0\n";
+    let m = meta("test_load", &[("behavior", down)]);
+    let mut stream = streaming
+        .client
+        .stream_is_active(object("pushed", &m))
+        .await
+        .unwrap()
+        .into_inner();
+    let wait = Duration::from_secs(10);
+    let first = tokio::time::timeout(wait, stream.message()).await.unwrap();
+    assert!(first.unwrap().unwrap().result);
+    exporter.set(0.0);
+    let next = tokio::time::timeout(wait, stream.message())
+        .await
+        .expect("StreamIsActive pushes the change within 10 s");
+    assert!(!next.unwrap().unwrap().result);
+    drop(stream);
+    streaming.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

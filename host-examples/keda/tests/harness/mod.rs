@@ -250,9 +250,14 @@ impl Scaler {
     /// Starts the scaler against `prometheus` with a short timeout and cache; StreamIsActive
     /// re-checks only every minute, so that a test counts its first round alone.
     pub async fn start(prometheus: &str) -> Scaler {
+        Scaler::start_with(prometheus, "60s").await
+    }
+
+    /// Starts the scaler with StreamIsActive re-checking every `stream_interval`.
+    pub async fn start_with(prometheus: &str, stream_interval: &str) -> Scaler {
         let config = Config::parse(&format!(
             "prometheus:\n  url: {prometheus}\n  timeout: 400ms\n  cacheTtl: 100ms\n\
-             streamInterval: 60s\nbreaker:\n  failures: 3\n  openFor: 1m\n"
+             streamInterval: {stream_interval}\nbreaker:\n  failures: 3\n  openFor: 1m\n"
         ))
         .unwrap();
         let server = Server::bind(
