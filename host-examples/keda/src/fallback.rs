@@ -1,8 +1,10 @@
-//! The seam between the scaler and a failing policy: a circuit breaker around the policy, and
-//! the hold-current fallback. Kept small so that `leadtime::supervisor` can replace it.
+//! The seam between the scaler and a failing policy: the engine's [`Supervisor`] (circuit
+//! breaker, error classification) with the workload's behavior guardrails after it, and the
+//! hold-last-target fallback the scaler answers with.
 
-use leadtime::{Decision, Error, ErrorKind, Guardrails, Policy, Request};
-use std::time::{Duration, Instant};
+use leadtime::supervisor::{BreakerState, Fallback, FallbackCause, Supervisor, SupervisorConfig};
+use leadtime::{Decision, ErrorKind, Guardrails, Policy, Request};
+use std::time::Duration;
 
 /// The breaker's state, exported as a gauge (0 closed, 1 open, 2 half-open).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,7 @@ impl Circuit {
 pub struct Breaker {
     /// Consecutive failures that open the circuit.
     pub failures: u32,
-    /// How long it stays open.
+    /// How long it stays open (in request time).
     pub open_for: Duration,
 }
 
@@ -48,62 +50,64 @@ impl Default for Breaker {
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// The policy failed (trap, fuel, bad answer, ...).
-    #[error("policy failed: {0}")]
-    Policy(Error),
+    #[error("policy failed: {kind}: {detail}")]
+    Policy {
+        /// The engine's error kind.
+        kind: ErrorKind,
+        /// The error's text.
+        detail: String,
+    },
     /// The circuit is open: the policy was not called.
-    #[error("circuit open after {0} consecutive policy failures")]
-    CircuitOpen(u32),
+    #[error("circuit open after repeated policy failures (last: {0}); policy not called")]
+    CircuitOpen(ErrorKind),
 }
 
 impl Failure {
     /// The engine's error kind, when the policy ran.
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
-            Failure::Policy(e) => Some(e.kind()),
+            Failure::Policy { kind, .. } => Some(*kind),
             Failure::CircuitOpen(_) => None,
         }
     }
 }
 
-/// One workload's policy behind a circuit breaker, with its behavior guardrails.
+/// One workload's policy under the engine's supervisor, with its behavior guardrails.
 pub struct Supervised {
-    policy: Policy,
+    supervisor: Supervisor,
     guardrails: Guardrails,
-    breaker: Breaker,
-    consecutive: u32,
-    open_until: Option<Instant>,
 }
 
 impl Supervised {
     /// Supervises `policy`, applying `guardrails` to its decisions.
     pub fn new(policy: Policy, guardrails: Guardrails, breaker: Breaker) -> Supervised {
+        let config = SupervisorConfig {
+            fallback: Fallback::HoldCurrent,
+            failure_threshold: breaker.failures,
+            backoff_ms: u64::try_from(breaker.open_for.as_millis()).unwrap_or(u64::MAX),
+        };
         Supervised {
-            policy,
+            supervisor: Supervisor::new(policy, config),
             guardrails,
-            breaker,
-            consecutive: 0,
-            open_until: None,
         }
     }
 
-    /// The breaker's state now.
-    pub fn circuit(&self) -> Circuit {
-        match self.open_until {
-            None => Circuit::Closed,
-            Some(t) if Instant::now() < t => Circuit::Open,
-            Some(_) => Circuit::HalfOpen,
+    /// The breaker's state for a request at `now_ms`.
+    pub fn circuit(&self, now_ms: i64) -> Circuit {
+        match self.supervisor.breaker(now_ms) {
+            BreakerState::Closed => Circuit::Closed,
+            BreakerState::Open { .. } => Circuit::Open,
+            BreakerState::HalfOpen => Circuit::HalfOpen,
         }
     }
 
     /// The policy's decision with the guardrails applied, unless it fails or the circuit is open.
+    /// The supervisor's own fallback answer is not used: the scaler decides what to hold.
     pub fn decide(&mut self, request: &Request) -> Result<Decision, Failure> {
-        if self.circuit() == Circuit::Open {
-            return Err(Failure::CircuitOpen(self.consecutive));
-        }
-        match self.policy.decide(request) {
-            Ok(mut decision) => {
-                self.consecutive = 0;
-                self.open_until = None;
+        let supervised = self.supervisor.decide(request);
+        match supervised.fallback {
+            None => {
+                let mut decision = supervised.decision;
                 let (target, note) =
                     self.guardrails
                         .apply(request.now, &request.replicas, decision.replicas);
@@ -113,24 +117,18 @@ impl Supervised {
                 decision.replicas = target;
                 Ok(decision)
             }
-            Err(e) => {
-                self.consecutive = self.consecutive.saturating_add(1);
-                // A half-open trial that fails re-opens at once; otherwise after N in a row.
-                if self.open_until.is_some() || self.consecutive >= self.breaker.failures {
-                    self.open_until = Some(Instant::now() + self.breaker.open_for);
-                }
-                Err(Failure::Policy(e))
-            }
+            Some(FallbackCause::Failed { kind, detail }) => Err(Failure::Policy { kind, detail }),
+            Some(FallbackCause::CircuitOpen { last, .. }) => Err(Failure::CircuitOpen(last)),
         }
     }
 
     /// Fuel the last policy call used.
     pub fn last_fuel(&self) -> u64 {
-        self.policy.last_fuel()
+        self.supervisor.policy().last_fuel()
     }
 }
 
-/// The hold-current fallback: the last target given, or none when there is none yet.
+/// The hold fallback: the last target given, or none when there is none yet.
 pub fn hold(last: Option<u32>) -> Option<u32> {
     last
 }
@@ -140,10 +138,10 @@ mod tests {
     use super::*;
     use leadtime::{Engine, Limits, Params, Replicas, Workload};
 
-    fn request() -> Request {
+    fn request(now: i64) -> Request {
         Request {
             abi_version: leadtime::abi::ABI_VERSION,
-            now: 1_700_000_000_000,
+            now,
             workload: Workload::default(),
             replicas: Replicas {
                 current: 2,
@@ -159,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn breaker_opens_after_consecutive_traps_and_half_opens_after_cooldown() {
+    fn breaker_opens_after_consecutive_traps_and_half_opens_in_request_time() {
         let engine = Engine::new(Limits::default()).unwrap();
         let wat = "(module (memory (export \"memory\") 1)
             (func (export \"leadtime_abi_version\") (result i32) i32.const 1)
@@ -173,20 +171,23 @@ mod tests {
             open_for: Duration::from_millis(50),
         };
         let mut sup = Supervised::new(policy, Guardrails::default(), breaker);
+        let t0 = 1_700_000_000_000;
         let kinds: Vec<_> = (0..3)
-            .map(|_| sup.decide(&request()).unwrap_err())
+            .map(|i| sup.decide(&request(t0 + i)).unwrap_err())
             .collect();
         assert_eq!(kinds[0].kind(), Some(ErrorKind::Trap));
         assert_eq!(kinds[1].kind(), Some(ErrorKind::Trap));
-        assert!(matches!(kinds[2], Failure::CircuitOpen(2)), "{}", kinds[2]);
-        assert_eq!(sup.circuit(), Circuit::Open);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(sup.circuit(), Circuit::HalfOpen);
-        assert_eq!(
-            sup.decide(&request()).unwrap_err().kind(),
-            Some(ErrorKind::Trap)
+        assert!(
+            matches!(kinds[2], Failure::CircuitOpen(ErrorKind::Trap)),
+            "{}",
+            kinds[2]
         );
-        assert_eq!(sup.circuit(), Circuit::Open);
+        assert_eq!(sup.circuit(t0 + 10), Circuit::Open);
+        // Request time, not wall time: 60 ms later the back-off of 50 ms is over.
+        assert_eq!(sup.circuit(t0 + 60), Circuit::HalfOpen);
+        let trial = sup.decide(&request(t0 + 60)).unwrap_err();
+        assert_eq!(trial.kind(), Some(ErrorKind::Trap));
+        assert_eq!(sup.circuit(t0 + 61), Circuit::Open);
         assert_eq!(hold(Some(4)), Some(4));
         assert_eq!(hold(None), None);
     }

@@ -263,7 +263,7 @@ impl Scaler {
         self.telemetry
             .circuit
             .get_or_create(labels)
-            .set(state.supervised.circuit().gauge());
+            .set(state.supervised.circuit(now).gauge());
         let decision = match outcome {
             Ok(d) => d,
             Err(failure) => {
