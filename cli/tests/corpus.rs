@@ -39,7 +39,8 @@ fn check(what: &str, want: &str, out: &Output) -> Option<String> {
             Ok(v) => v,
             Err(e) => return Some(format!("{what}: stdout is not a decision ({e}): {stdout}")),
         };
-        if decision["replicas"].to_string() != n {
+        let want_replicas: u64 = n.parse().expect("`ok N` has a number");
+        if decision["replicas"].as_u64() != Some(want_replicas) {
             return Some(format!("{what}: expected {want}, got {decision}"));
         }
         return None;
