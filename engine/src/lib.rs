@@ -1,4 +1,3 @@
-// LEAD NOTE TO EVERY ENGINEER (the lead removes this line): read WORKING-RULES.md at the repo root now, before you build or commit: shared tree, commit rules, 04:50 UTC deadline.
 //! leadtime: run autoscaling policies compiled to WebAssembly, sandboxed, and get replica targets.
 //!
 //! ```no_run
