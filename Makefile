@@ -1,11 +1,15 @@
 # The two commands of the README, and what they need. Nothing here relies on anything installed
 # by hand: `setup` adds the wasm32 target, the lint tools, and the C and AssemblyScript compilers.
 
-.PHONY: demo test setup lint
+.PHONY: demo test setup setup-rust lint
 
-setup:
+# What building leadtime needs: the wasm32 target (the built-in policies compile to it).
+setup-rust:
 	rustup target add wasm32-unknown-unknown
 	rustup component add rustfmt clippy
+
+# What the whole test suite needs besides.
+setup: setup-rust
 	@# C policies (guest-sdk/c): clang and wasm-ld; AssemblyScript policies: node, npm, asc.
 	@command -v clang >/dev/null && command -v wasm-ld >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq clang lld >/dev/null; }
@@ -19,7 +23,7 @@ setup:
 
 # The main job: backtest the embedded predictive policy against the HPA on a bundled trace (NYC
 # taxi demand, 5-minute pod ready time, peak at 20 pods); prints the table, writes the report.
-demo: setup
+demo: setup-rust
 	@mkdir -p target
 	cargo run --release -p leadtime-cli -- backtest --policy predictive --policy hpa \
 		--trace testdata/traces/nyc_taxi.csv --ready-time 5m --peak-pods 20 \
