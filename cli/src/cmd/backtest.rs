@@ -65,7 +65,8 @@ pub struct Args {
     /// The HPA behavior block (YAML or JSON) every policy goes through; default: Kubernetes'.
     #[arg(long)]
     behavior: Option<PathBuf>,
-    /// A policy parameter, `name=value`, for every policy; repeatable.
+    /// A policy parameter, `name=value` for every policy or `policy:name=value` for one;
+    /// repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// Vary each policy's QoS knob and report the curve of under-provisioning against cost.
@@ -144,15 +145,16 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     config.behavior = behavior;
     config.record_series = args.report.is_some();
 
-    let params = input::parse_params(&args.params)?;
     let jobs: Vec<Job> = args
         .policies
         .iter()
-        .map(|p| Job {
-            params: params.clone(),
-            ..Job::new(p)
+        .map(|p| {
+            Ok(Job {
+                params: input::parse_params(&params_for(p, &args.params))?,
+                ..Job::new(p)
+            })
         })
-        .collect();
+        .collect::<Result<_, Failure>>()?;
     let engine = Engine::new(Limits::default())?;
     let steps_per_job = decisions(&trace, &config);
     let sweep_jobs: Vec<Job> = if args.sweep {
@@ -238,5 +240,48 @@ pub fn describe(ready: &ReadyTimes) -> String {
         ReadyTimes::Fixed(s) => format!("{s}s"),
         ReadyTimes::LogNormal { median, p90 } => format!("lognormal median {median}s p90 {p90}s"),
         ReadyTimes::Samples(v) => format!("{} observed samples", v.len()),
+    }
+}
+
+/// The `--param` flags that apply to `policy`: unscoped ones, and `policy:name=value` ones
+/// without their scope. Scoping matters because each policy refuses params it does not know.
+fn params_for(policy: &str, flags: &[String]) -> Vec<String> {
+    flags
+        .iter()
+        .filter_map(|flag| {
+            // A flag without `=` passes through, so that parse_params reports it.
+            let name = flag.split_once('=').map_or(flag.as_str(), |(n, _)| n);
+            match name.split_once(':') {
+                Some((scope, _)) if scope == policy => Some(flag[scope.len() + 1..].to_string()),
+                Some(_) => None,
+                None => Some(flag.clone()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::params_for;
+
+    #[test]
+    fn params_are_scoped_to_their_policy() {
+        let flags: Vec<String> = [
+            "quantile=0.9",
+            "predictive:headroom=0.1",
+            "hpa:tolerance=0.2",
+            "bad",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            params_for("predictive", &flags),
+            ["quantile=0.9", "headroom=0.1", "bad"]
+        );
+        assert_eq!(
+            params_for("hpa", &flags),
+            ["quantile=0.9", "tolerance=0.2", "bad"]
+        );
     }
 }
