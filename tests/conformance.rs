@@ -36,35 +36,12 @@ fn run(mut cmd: Command, what: &str, hint: &str) {
 }
 
 fn build_rust() -> PathBuf {
-    let target_dir = repo().join("target").join("examples-wasm");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(repo())
-        .args(["build", "--quiet", "--target", "wasm32-unknown-unknown"])
-        .args([
-            "--profile",
-            "policy",
-            "-p",
-            "leadtime-example-target-tracking",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // The outer build's wrappers and flags (clippy, coverage) must not reach the wasm build.
-    for var in [
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        cmd.env_remove(var);
-    }
-    run(
-        cmd,
-        "cargo build of policies/examples/rust",
-        "Run `make setup` (wasm32 target).",
+    let built = leadtime_wasm_build::build_policies(
+        &repo(),
+        "examples-wasm",
+        &["leadtime-example-target-tracking"],
     );
-    target_dir.join("wasm32-unknown-unknown/policy/leadtime_example_target_tracking.wasm")
+    built.unwrap_or_else(|e| panic!("{e}")).remove(0)
 }
 
 /// Compiles the C policy at `source` (repo-relative) with the C SDK into target/conformance/`out`.

@@ -114,31 +114,12 @@ fn decide_on_garbage_truncated_and_oversized_files_is_an_invalid_module() {
 
 /// Builds tests/policies/panics for wasm32 (as tests/build.rs does) and returns the module.
 fn build_panicking_policy() -> PathBuf {
-    let target_dir = repo().join("target").join("wasm-test-policies");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(repo())
-        .args(["build", "--quiet", "--target", "wasm32-unknown-unknown"])
-        .args(["--profile", "policy", "-p", "leadtime-test-policy-panics"])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // The outer build's wrappers and flags (clippy, coverage) must not reach the wasm build.
-    for var in [
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building tests/policies/panics failed (run `make setup` for the wasm32 target): {}",
-        String::from_utf8_lossy(&out.stderr)
+    let built = leadtime_wasm_build::build_policies(
+        &repo(),
+        "wasm-test-policies",
+        &["leadtime-test-policy-panics"],
     );
-    target_dir.join("wasm32-unknown-unknown/policy/leadtime_test_policy_panics.wasm")
+    built.unwrap_or_else(|e| panic!("{e}")).remove(0)
 }
 
 #[test]
