@@ -8,7 +8,6 @@ use crate::guard;
 use crate::sandbox::{self, Limits, LogLine, StoreState};
 use leadtime_wire::codec;
 use leadtime_wire::{Params, Request, Response};
-use std::borrow::Cow;
 use wasmtime::{InstancePre, Memory, Store, TypedFunc};
 
 /// A policy ready to decide for one workload. Create it with [`crate::Engine::load`].
@@ -23,6 +22,8 @@ pub struct Policy {
     state: Option<Vec<u8>>,
     last_logs: Vec<LogLine>,
     last_fuel: u64,
+    /// The encoded request, kept to reuse its allocation.
+    payload: Vec<u8>,
 }
 
 /// A running instance and its typed entry points.
@@ -53,6 +54,7 @@ impl Policy {
             state: None,
             last_logs: Vec::new(),
             last_fuel: 0,
+            payload: Vec::new(),
         };
         // Instantiate now, so that a bad start function, ABI version or params fail the load
         // rather than the first decision.
@@ -97,10 +99,18 @@ impl Policy {
     /// clamped to `[min, max]`. On any error the instance is replaced before the next call.
     pub fn decide(&mut self, request: &Request) -> Result<Decision> {
         guard::check_request(&request.replicas)?;
-        let request = self.complete(request);
-        let payload = codec::to_msgpack(request.as_ref())
+        // The policy's own params and last state go out when the request carries none; encoded
+        // by reference into a reused buffer, since windows can hold tens of thousands of points.
+        let params = (request.params.is_empty() && !self.params.is_empty()).then_some(&self.params);
+        let state = match request.state {
+            None => self.state.as_deref(),
+            Some(_) => None,
+        };
+        let mut payload = std::mem::take(&mut self.payload);
+        codec::request_to_msgpack_into(request, params, state, &mut payload)
             .map_err(|e| Error::BadRequest(format!("request does not encode: {e}")))?;
         let result = self.call(&payload);
+        self.payload = payload;
         if result.is_err() || self.limits.fresh_instance_per_call {
             self.live = None;
         }
@@ -109,22 +119,6 @@ impl Policy {
         decision.fuel = self.last_fuel;
         self.state = decision.state.clone();
         Ok(decision)
-    }
-
-    fn complete<'r>(&self, request: &'r Request) -> Cow<'r, Request> {
-        let add_params = request.params.is_empty() && !self.params.is_empty();
-        let add_state = request.state.is_none() && self.state.is_some();
-        if !(add_params || add_state) {
-            return Cow::Borrowed(request);
-        }
-        let mut owned = request.clone();
-        if add_params {
-            owned.params = self.params.clone();
-        }
-        if add_state {
-            owned.state = self.state.clone();
-        }
-        Cow::Owned(owned)
     }
 
     /// One `leadtime_decide` call on a live instance; the raw response, decoded.
