@@ -23,6 +23,10 @@ struct Cli {
         env = "LEADTIME_LOG"
     )]
     log: String,
+    /// Compile policies every run instead of keeping compiled code under
+    /// `$XDG_CACHE_HOME/leadtime` (or `~/.cache/leadtime`).
+    #[arg(long, global = true, env = "LEADTIME_NO_CACHE")]
+    no_cache: bool,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +51,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cmd::set_disk_cache(!cli.no_cache);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log)

@@ -5,7 +5,7 @@ use crate::input;
 use crate::report;
 use indicatif::{ProgressBar, ProgressStyle};
 use leadtime::simulate::{self, parse_seconds, Columns, Config, Job, ReadyTimes, Trace};
-use leadtime::{Behavior, Engine, Limits};
+use leadtime::{Behavior, Limits};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -155,7 +155,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             })
         })
         .collect::<Result<_, Failure>>()?;
-    let engine = Engine::new(Limits::default())?;
+    let engine = super::engine(Limits::default())?;
     let steps_per_job = decisions(&trace, &config);
     let sweep_jobs: Vec<Job> = if args.sweep {
         jobs.iter().flat_map(simulate::sweep_jobs).collect()

@@ -6,7 +6,7 @@
 
 use crate::failure::Failure;
 use crate::input;
-use leadtime::{Engine, Limits, Metric, Replicas, Request, Workload};
+use leadtime::{Limits, Metric, Replicas, Request, Workload};
 use serde_json::Value;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -160,7 +160,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         params: params.clone(),
         state: None,
     };
-    let engine = Engine::new(Limits::default())?;
+    let engine = super::engine(Limits::default())?;
     let mut policy = engine.load(&args.policy, params)?;
     let decision = policy.decide(&request)?;
     println!(

@@ -2,7 +2,7 @@
 
 use crate::failure::Failure;
 use crate::input;
-use leadtime::{Engine, Limits};
+use leadtime::Limits;
 use std::process::ExitCode;
 
 /// Arguments of `leadtime decide`.
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         memory_bytes: args.memory_mib << 20,
         ..Limits::default()
     };
-    let engine = Engine::new(limits)?;
+    let engine = super::engine(limits)?;
     let mut policy = engine.load(&args.policy, request.params.clone())?;
     let decision = policy.decide(&request)?;
     let json = serde_json::to_string_pretty(&decision)

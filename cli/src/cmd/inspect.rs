@@ -1,7 +1,7 @@
 //! `leadtime inspect`: what a policy module exports and imports, and whether it loads.
 
 use crate::failure::Failure;
-use leadtime::{Engine, Limits, Params};
+use leadtime::{Limits, Params};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         None => std::fs::read(&args.policy)
             .map_err(|e| Failure::new("io", format!("reading {}: {e}", args.policy)))?,
     };
-    let engine = Engine::new(Limits::default())?;
+    let engine = super::engine(Limits::default())?;
     let info = engine.inspect(&bytes);
     // Loading runs the start function, the ABI version check and init: the full validation.
     let loaded = match &info {

@@ -53,7 +53,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         fuel_per_call: args.fuel,
         ..Limits::default()
     };
-    let engine = Engine::new(limits)?;
+    let engine = super::engine(limits)?;
     let flags = input::parse_params(&args.params)?;
     if let Some(path) = &args.cases {
         return run_cases(&engine, &args.policy, path, flags);
