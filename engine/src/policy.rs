@@ -215,6 +215,12 @@ impl Policy {
         }
         Ok(live)
     }
+
+    /// The size of the live instance's linear memory in bytes (`None` between a failed call and
+    /// the next): what one instance of this policy holds, for `leadtime bench`.
+    pub fn memory_bytes(&self) -> Option<usize> {
+        self.live.as_ref().map(|l| l.memory.data_size(&l.store))
+    }
 }
 
 /// Deepest nesting of maps and arrays accepted in a response. A valid response nests three

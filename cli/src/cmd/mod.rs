@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod backtest;
+pub mod bench;
 pub mod cpa;
 pub mod decide;
 pub mod inspect;

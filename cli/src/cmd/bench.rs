@@ -1,0 +1,148 @@
+//! `leadtime bench`: what a policy costs before it is deployed: load time, time and fuel per
+//! call, and memory per instance, on a synthetic window.
+
+use crate::failure::Failure;
+use crate::input;
+use leadtime::{Engine, Limits, Metric, Params, Replicas, Request, Workload};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Arguments of `leadtime bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A built-in policy name (see `leadtime policies`) or a `.wasm`/`.wat` file.
+    policy: String,
+    /// History in each request, at 1-minute steps (a daily wave), e.g. `1h`, `1d`, `7d`.
+    #[arg(long, default_value = "1d")]
+    window: humantime::Duration,
+    /// Calls to time (after one untimed warm-up call).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    calls: u32,
+    /// A policy parameter, `name=value`; repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// CPU budget per call, in fuel (about one unit per wasm instruction).
+    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    fuel: u64,
+}
+
+/// The request's clock: a fixed instant, so runs are comparable.
+const NOW_MS: i64 = 1_700_006_400_000;
+
+/// A window of `points` one-minute samples of a daily wave around 100 requests per second.
+fn request(points: usize) -> Request {
+    let values = (0..points)
+        .map(|i| 100.0 + 50.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin())
+        .collect();
+    Request {
+        abi_version: 1,
+        now: NOW_MS,
+        workload: Workload::default(),
+        replicas: Replicas {
+            current: 10,
+            ready: 10,
+            min: 1,
+            max: 1000,
+        },
+        metrics: vec![Metric {
+            name: "rps".into(),
+            target_per_pod: 10.0,
+            interval_seconds: 60.0,
+            end: NOW_MS,
+            values,
+        }],
+        ready_times: vec![],
+        params: Params::new(),
+        state: None,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    let bytes = match leadtime::builtin_wasm(&args.policy) {
+        Some(b) => b.to_vec(),
+        None => std::fs::read(&args.policy)
+            .map_err(|e| Failure::new("io", format!("reading {}: {e}", args.policy)))?,
+    };
+    let params = input::parse_params(&args.params)?;
+    let limits = Limits {
+        fuel_per_call: args.fuel,
+        ..Limits::default()
+    };
+    let points = (args.window.as_secs() / 60) as usize;
+    if points == 0 {
+        return Err(Failure::new(
+            "bad-request",
+            format!("--window {} is under one 1-minute step", args.window),
+        ));
+    }
+
+    // Cold: a fresh engine with no disk cache compiles; load includes the first instance.
+    let started = Instant::now();
+    Engine::new(limits.clone())?.load_bytes(&args.policy, &bytes, params.clone())?;
+    let cold = started.elapsed();
+    // Cached: a private directory (never the user's cache, which may be off or shared), filled
+    // by one engine and read by another whose memory cache is empty.
+    let dir = std::env::temp_dir().join(format!("leadtime-bench-{}", std::process::id()));
+    let cached = {
+        Engine::with_cache_dir(limits.clone(), &dir)?.load_bytes(
+            &args.policy,
+            &bytes,
+            params.clone(),
+        )?;
+        let started = Instant::now();
+        let loaded = Engine::with_cache_dir(limits.clone(), &dir)
+            .and_then(|e| e.load_bytes(&args.policy, &bytes, params.clone()));
+        let elapsed = started.elapsed();
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded?;
+        elapsed
+    };
+
+    let engine = Engine::new(limits)?;
+    let mut policy = engine.load_bytes(&args.policy, &bytes, params)?;
+    let request = request(points);
+    // Warm-up: the first call fits whatever the policy caches in its state.
+    policy.decide(&request)?;
+    let mut times = Vec::with_capacity(args.calls as usize);
+    let mut fuel = Vec::with_capacity(args.calls as usize);
+    for _ in 0..args.calls {
+        let started = Instant::now();
+        let decision = policy.decide(&request)?;
+        times.push(started.elapsed());
+        fuel.push(decision.fuel);
+    }
+    times.sort();
+    fuel.sort();
+    // Nearest-rank percentiles: with few calls p99 is the slowest, never an interpolation.
+    let pct = |n: usize, p: f64| ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+    let memory = policy.memory_bytes().unwrap_or(0);
+
+    println!("policy          {}", args.policy);
+    println!(
+        "window          {} ({points} points at 1m), {} calls",
+        args.window, args.calls
+    );
+    println!("load cold       {} (compile and instantiate)", ms(cold));
+    println!("load cached     {} (from the disk cache)", ms(cached));
+    println!("call p50        {}", us(times[pct(times.len(), 0.5)]));
+    println!("call p99        {}", us(times[pct(times.len(), 0.99)]));
+    println!(
+        "fuel per call   {} (p50), {} (max)",
+        fuel[pct(fuel.len(), 0.5)],
+        fuel[fuel.len() - 1]
+    );
+    println!(
+        "memory          {:.2} MiB per instance ({memory} bytes of linear memory)",
+        memory as f64 / (1 << 20) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
