@@ -1,0 +1,137 @@
+//! The engine's own costs (docs/performance.md): a trivial decide on a reused and on a fresh
+//! instance, loading from bytes and from the disk cache, decisions on 1 and 2 threads, and the
+//! MessagePack encoding of requests by window size. Short measurement times: these are for
+//! comparisons within one run, on whatever machine runs them.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use leadtime::{codec, Engine, Limits, Metric, Params, Replicas, Request, Workload};
+use std::time::Duration;
+
+const NOW: i64 = 1_700_006_400_000;
+
+/// A daily wave at 1-minute steps, scaled so distinct workloads ask for distinct answers.
+fn request(points: usize, scale: f64) -> Request {
+    Request {
+        abi_version: 1,
+        now: NOW,
+        workload: Workload::default(),
+        replicas: Replicas {
+            current: 10,
+            ready: 10,
+            min: 1,
+            max: 1000,
+        },
+        metrics: vec![Metric {
+            name: "rps".into(),
+            target_per_pod: 10.0,
+            interval_seconds: 60.0,
+            end: NOW,
+            values: (0..points)
+                .map(|i| scale * (100.0 + 50.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin()))
+                .collect(),
+        }],
+        ready_times: vec![],
+        params: Params::new(),
+        state: None,
+    }
+}
+
+fn decide(c: &mut Criterion) {
+    let req = request(240, 1.0);
+    let mut group = c.benchmark_group("decide/target-tracking/240");
+    for (name, fresh) in [("reused", false), ("fresh", true)] {
+        let limits = Limits {
+            fresh_instance_per_call: fresh,
+            ..Limits::default()
+        };
+        let engine = Engine::new(limits).unwrap();
+        let mut policy = engine.load("target-tracking", Params::new()).unwrap();
+        group.bench_function(name, |b| b.iter(|| policy.decide(&req).unwrap()));
+    }
+    group.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    let dir = std::env::temp_dir().join(format!("leadtime-bench-{}", std::process::id()));
+    for name in ["target-tracking", "predictive"] {
+        let wasm = leadtime::builtin_wasm(name).unwrap();
+        // A new engine each time: its memory cache is empty, so `cold` compiles and `cache`
+        // reads the file the first engine wrote.
+        group.bench_function(BenchmarkId::new("cold", name), |b| {
+            b.iter(|| {
+                let engine = Engine::new(Limits::default()).unwrap();
+                engine.load_bytes(name, wasm, Params::new()).unwrap()
+            })
+        });
+        Engine::with_cache_dir(Limits::default(), &dir)
+            .unwrap()
+            .load_bytes(name, wasm, Params::new())
+            .unwrap();
+        group.bench_function(BenchmarkId::new("cache", name), |b| {
+            b.iter(|| {
+                let engine = Engine::with_cache_dir(Limits::default(), &dir).unwrap();
+                engine.load_bytes(name, wasm, Params::new()).unwrap()
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn threads(c: &mut Criterion) {
+    const CALLS: u64 = 2000;
+    let engine = Engine::new(Limits::default()).unwrap();
+    let mut group = c.benchmark_group("throughput/target-tracking/240");
+    group.sample_size(10);
+    for threads in [1u64, 2] {
+        // One policy and one workload per thread, as a host with one policy per workload has.
+        let mut work: Vec<_> = (0..threads)
+            .map(|t| {
+                let policy = engine.load("target-tracking", Params::new()).unwrap();
+                (policy, request(240, 1.0 + t as f64))
+            })
+            .collect();
+        group.throughput(Throughput::Elements(CALLS * threads));
+        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for (policy, req) in work.iter_mut() {
+                        s.spawn(move || {
+                            for _ in 0..CALLS {
+                                policy.decide(req).unwrap();
+                            }
+                        });
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    let mut buf = Vec::new();
+    for points in [240usize, 1440, 10080] {
+        let req = request(points, 1.0);
+        group.throughput(Throughput::Elements(points as u64));
+        group.bench_function(BenchmarkId::from_parameter(points), |b| {
+            b.iter(|| {
+                codec::request_to_msgpack_into(&req, None, None, &mut buf).unwrap();
+                buf.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = decide, load, threads, encode
+}
+criterion_main!(benches);
