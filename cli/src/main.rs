@@ -24,8 +24,14 @@ struct Cli {
     )]
     log: String,
     /// Compile policies every run instead of keeping compiled code under
-    /// `$XDG_CACHE_HOME/leadtime` (or `~/.cache/leadtime`).
-    #[arg(long, global = true, env = "LEADTIME_NO_CACHE")]
+    /// `$XDG_CACHE_HOME/leadtime` (or `~/.cache/leadtime`). LEADTIME_NO_CACHE=1 does the same.
+    // Falsey parsing, so that the env var takes 1/0, yes/no and true/false, as users expect.
+    #[arg(
+        long,
+        global = true,
+        env = "LEADTIME_NO_CACHE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     no_cache: bool,
 }
 

@@ -1,20 +1,9 @@
 //! `leadtime backtest` end to end: the `--json` contract, errors with line numbers, the report.
 
+mod common;
+
+use common::*;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
-
-fn leadtime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadtime"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 fn temp(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("leadtime-backtest-{}", std::process::id()));

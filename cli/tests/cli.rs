@@ -1,24 +1,8 @@
 //! The `leadtime` binary end to end: decide, inspect, policies, and how it fails.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
-
-fn leadtime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadtime"))
-        .args(args)
-        .output()
-        .expect("run leadtime")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::*;
 
 #[test]
 fn decide_with_the_example_request_prints_a_decision() {

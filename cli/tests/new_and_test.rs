@@ -1,14 +1,11 @@
 //! `leadtime new` and `leadtime test` end to end: each scaffold built with its real compiler and
 //! checked against its own cases and the fuzzer; failures reported as a diff, with exit code 1.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
 
 /// A fresh, empty folder for one test under cargo's per-crate temp dir.
 fn scratch(name: &str) -> PathBuf {
@@ -18,13 +15,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn leadtime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadtime"))
-        .args(args)
-        .output()
-        .expect("run leadtime")
 }
 
 fn text(o: &Output) -> String {
