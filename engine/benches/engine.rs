@@ -4,24 +4,22 @@
 //! comparisons within one run, on whatever machine runs them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use leadtime::{codec, Engine, Limits, Metric, Params, Replicas, Request, Workload};
+use leadtime::{codec, Engine, Limits, Metric, Params, Replicas, Request};
 use std::time::Duration;
 
 const NOW: i64 = 1_700_006_400_000;
 
 /// A daily wave at 1-minute steps, scaled so distinct workloads ask for distinct answers.
 fn request(points: usize, scale: f64) -> Request {
-    Request {
-        abi_version: 1,
-        now: NOW,
-        workload: Workload::default(),
-        replicas: Replicas {
+    Request::new(
+        NOW,
+        Replicas {
             current: 10,
             ready: 10,
             min: 1,
             max: 1000,
         },
-        metrics: vec![Metric {
+        vec![Metric {
             name: "rps".into(),
             target_per_pod: 10.0,
             interval_seconds: 60.0,
@@ -30,10 +28,7 @@ fn request(points: usize, scale: f64) -> Request {
                 .map(|i| scale * (100.0 + 50.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin()))
                 .collect(),
         }],
-        ready_times: vec![],
-        params: Params::new(),
-        state: None,
-    }
+    )
 }
 
 fn decide(c: &mut Criterion) {

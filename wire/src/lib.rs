@@ -166,6 +166,21 @@ impl Response {
 }
 
 impl Request {
+    /// A request of this ABI version at `now` (Unix ms) with these replicas and metrics, and no
+    /// workload name, ready times, params or state.
+    pub fn new(now: i64, replicas: Replicas, metrics: Vec<Metric>) -> Self {
+        Request {
+            abi_version: ABI_VERSION,
+            now,
+            workload: Workload::default(),
+            replicas,
+            metrics,
+            ready_times: Vec::new(),
+            params: Params::new(),
+            state: None,
+        }
+    }
+
     /// The metric called `name`, if the request has it.
     pub fn metric(&self, name: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.name == name)

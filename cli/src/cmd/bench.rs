@@ -3,7 +3,7 @@
 
 use crate::failure::Failure;
 use crate::input;
-use leadtime::{Engine, Limits, Metric, Params, Replicas, Request, Workload};
+use leadtime::{Engine, Limits, Metric, Replicas, Request};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -34,27 +34,22 @@ fn request(points: usize) -> Request {
     let values = (0..points)
         .map(|i| 100.0 + 50.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin())
         .collect();
-    Request {
-        abi_version: 1,
-        now: NOW_MS,
-        workload: Workload::default(),
-        replicas: Replicas {
+    Request::new(
+        NOW_MS,
+        Replicas {
             current: 10,
             ready: 10,
             min: 1,
             max: 1000,
         },
-        metrics: vec![Metric {
+        vec![Metric {
             name: "rps".into(),
             target_per_pod: 10.0,
             interval_seconds: 60.0,
             end: NOW_MS,
             values,
         }],
-        ready_times: vec![],
-        params: Params::new(),
-        state: None,
-    }
+    )
 }
 
 fn ms(d: Duration) -> String {

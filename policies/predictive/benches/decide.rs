@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use leadtime::{Engine, Limits, Param, Params};
-use leadtime_guest::{codec, Metric, Replicas, Request, Response, Workload};
+use leadtime_guest::{codec, Metric, Replicas, Request, Response};
 use leadtime_policy_predictive::decide;
 
 const DAY: usize = 1440;
@@ -25,25 +25,23 @@ fn series(days: usize) -> Vec<f64> {
 
 fn request(values: Vec<f64>, params: Params) -> Request {
     Request {
-        abi_version: 1,
-        now: NOW,
-        workload: Workload::default(),
-        replicas: Replicas {
-            current: 10,
-            ready: 10,
-            min: 1,
-            max: 1000,
-        },
-        metrics: vec![Metric {
-            name: "rps".into(),
-            target_per_pod: 10.0,
-            interval_seconds: 60.0,
-            end: NOW,
-            values,
-        }],
-        ready_times: vec![],
         params,
-        state: None,
+        ..Request::new(
+            NOW,
+            Replicas {
+                current: 10,
+                ready: 10,
+                min: 1,
+                max: 1000,
+            },
+            vec![Metric {
+                name: "rps".into(),
+                target_per_pod: 10.0,
+                interval_seconds: 60.0,
+                end: NOW,
+                values,
+            }],
+        )
     }
 }
 
