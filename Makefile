@@ -22,11 +22,12 @@ setup: setup-rust
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 # The main job: backtest the embedded predictive policy against the HPA on a bundled trace (NYC
-# taxi demand, 5-minute pod ready time, peak at 20 pods); prints the table, writes the report.
+# taxi demand, 5-minute pod ready time, peak at 20 pods, 2 days of history first); prints the
+# table, the QoS sweep and the comparison at equal cost, and writes the report.
 demo: setup-rust
 	@mkdir -p target
 	cargo run --release -p leadtime-cli -- backtest --policy predictive --policy hpa \
-		--trace testdata/traces/nyc_taxi.csv --ready-time 5m --peak-pods 20 \
+		--trace testdata/traces/nyc_taxi.csv --ready-time 5m --peak-pods 20 --warmup 2d --sweep \
 		--report target/demo-report.html
 
 # Every check CI runs.

@@ -1,7 +1,8 @@
 //! The backtest's outputs for people: the text table, and the self-contained HTML report with
 //! SVG charts (drawn with plotters).
 
-use leadtime::simulate::{Backtest, Config, PolicyResult, Series, Trace};
+use leadtime::simulate::compare::base;
+use leadtime::simulate::{Backtest, Config, Matched, PolicyResult, Series, Trace};
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -15,6 +16,8 @@ pub struct Input<'a> {
     pub backtest: &'a Backtest,
     /// The sweep's rows, if any.
     pub sweep: Option<&'a [PolicyResult]>,
+    /// Each policy against the others' sweep curves at equal cost, with a sweep.
+    pub matched: Option<&'a [Matched]>,
 }
 
 const HEADERS: [&str; 10] = [
@@ -43,6 +46,25 @@ fn cells(r: &PolicyResult) -> [String; 10] {
         format!("{:.0}/{:.0}", r.policy_us_p50, r.policy_us_p99),
         r.policy_errors.to_string(),
     ]
+}
+
+/// One line per comparison at equal cost: the row's under-provisioning against the other
+/// policy's at the same pod-hours.
+pub fn matched_text(matched: &[Matched]) -> String {
+    let mut out = String::new();
+    for m in matched {
+        let _ = write!(
+            out,
+            "{} (cost {:.3}, under-provisioned {:.2}%) against {} at the same cost: ",
+            m.policy, m.cost_vs_oracle, m.under_provisioned_pct, m.against
+        );
+        let _ = match m.against_under_provisioned_pct {
+            Some(u) if u > 0.0 => writeln!(out, "{u:.2}% ({:.2}x)", m.under_provisioned_pct / u),
+            Some(u) => writeln!(out, "{u:.2}%"),
+            None => writeln!(out, "outside its sweep curve"),
+        };
+    }
+    out
 }
 
 /// The results as an aligned text table.
@@ -138,6 +160,11 @@ pub fn html(input: &Input) -> String {
     );
     h.push_str(&pareto(&input.backtest.results, input.sweep));
     h.push_str("</div>\n");
+    if let Some(m) = input.matched.filter(|m| !m.is_empty()) {
+        h.push_str("<h2>At equal cost</h2>\n<p>Each policy against the others' sweep curves, read at its own cost.</p>\n<pre>");
+        h.push_str(&escape(&matched_text(m)));
+        h.push_str("</pre>\n");
+    }
     if let Some(sweep) = input.sweep {
         h.push_str("<h2>Sweep</h2>\n");
         html_table(&mut h, sweep);
@@ -314,11 +341,6 @@ fn line_chart(
         let _ = root.present();
     }
     svg
-}
-
-/// The policy of a row label: the text before the swept knob.
-fn base(label: &str) -> &str {
-    label.split(' ').next().unwrap_or(label)
 }
 
 /// Under-provisioned time against cost vs the oracle: each row a point, each swept policy a curve.

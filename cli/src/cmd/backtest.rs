@@ -88,6 +88,9 @@ struct Output<'a> {
     results: &'a [simulate::PolicyResult],
     #[serde(skip_serializing_if = "Option::is_none")]
     sweep: Option<&'a [simulate::PolicyResult]>,
+    /// With `--sweep`: each policy against each other one's curve at the same cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matched: Option<&'a [simulate::Matched]>,
 }
 
 fn bad(detail: impl Into<String>) -> Failure {
@@ -187,6 +190,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         None
     };
     bar.finish_and_clear();
+    let matched = sweep
+        .as_deref()
+        .map(|s| simulate::matched(&backtest.results, s));
 
     if args.json {
         let out = Output {
@@ -194,6 +200,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             steps: backtest.steps,
             results: &backtest.results,
             sweep: sweep.as_deref(),
+            matched: matched.as_deref(),
         };
         let json =
             serde_json::to_string(&out).map_err(|e| Failure::new("internal", e.to_string()))?;
@@ -212,6 +219,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             println!("\nsweep:");
             print!("{}", report::table(s));
         }
+        if let Some(m) = &matched {
+            println!("\nat equal cost:");
+            print!("{}", report::matched_text(m));
+        }
     }
     if let Some(path) = &args.report {
         let html = report::html(&report::Input {
@@ -219,6 +230,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             config: &config,
             backtest: &backtest,
             sweep: sweep.as_deref(),
+            matched: matched.as_deref(),
         });
         std::fs::write(path, html)
             .map_err(|e| Failure::new("io", format!("writing {}: {e}", path.display())))?;

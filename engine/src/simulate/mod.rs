@@ -12,11 +12,13 @@
 //! # Ok::<(), leadtime::Error>(())
 //! ```
 
+pub mod compare;
 mod metrics;
 pub mod oracle;
 mod ready;
 mod trace;
 
+pub use compare::{matched, Matched};
 pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
 pub use trace::{parse_time, Columns, Trace, TraceError};
@@ -144,7 +146,9 @@ pub enum Knob {
 /// The sweep knob of a built-in policy (`None` for others).
 pub fn knob(policy: &str) -> Option<Knob> {
     match policy {
-        "hpa" => Some(Knob::Utilization(vec![0.5, 0.6, 0.7, 0.8, 0.9, 1.0])),
+        "hpa" => Some(Knob::Utilization(vec![
+            0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0,
+        ])),
         "predictive" => Some(Knob::Param(
             "quantile",
             vec![0.5, 0.7, 0.8, 0.9, 0.95, 0.99],

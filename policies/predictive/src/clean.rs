@@ -56,8 +56,9 @@ pub const TAIL_MARGIN: usize = 2 * HAMPEL_HALF + 2;
 
 /// Fills gaps, then replaces each point far from the median of its neighbourhood by that median.
 ///
-/// The scale is global (1.4826 × the median absolute deviation from the local medians), so a
-/// quiet series does not flag its own small wiggles and one burst cannot hide itself.
+/// The scale is global (1.4826 × the median absolute deviation from the local medians, or of the
+/// steps between neighbours when larger), so a quiet series does not flag its own small wiggles,
+/// a smooth one keeps its peaks, and one burst cannot hide itself.
 pub fn clean(raw: &[f64]) -> Option<Cleaned> {
     clean_with(raw, None)
 }
@@ -80,7 +81,14 @@ pub fn clean_with(raw: &[f64], known: Option<f64>) -> Option<Cleaned> {
                 .zip(&med)
                 .map(|(v, m)| (v - m).abs())
                 .collect();
-            let sigma = 1.4826 * select_quantile(&mut dev, 0.5);
+            let local = 1.4826 * select_quantile(&mut dev, 0.5);
+            // On a smooth curve sampled coarsely most points *are* their local median (a
+            // monotone run), so the scale above collapses and every peak and trough reads as
+            // an outlier. The typical step between neighbours bounds it from below: a point
+            // must stand out from the series' own movement to be damped.
+            let mut steps: Vec<f64> = values.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+            let moving = 1.4826 * select_quantile(&mut steps, 0.5) / core::f64::consts::SQRT_2;
+            let sigma = local.max(moving);
             // A flat series (sigma 0) still loses lone spikes; the floor keeps float noise in.
             let scale = values.iter().fold(0.0f64, |a, v| a.max(v.abs()));
             (HAMPEL_K * sigma).max(1e-9 * scale)
@@ -113,6 +121,21 @@ mod tests {
         assert_eq!(filled, 4);
         assert!(fill_gaps(&[nan, nan]).is_none());
         assert!(fill_gaps(&[]).is_none());
+    }
+
+    #[test]
+    fn a_coarse_smooth_cycle_keeps_its_peaks() {
+        // A daily wave at 30-minute steps: monotone runs between turning points, no noise.
+        let x: Vec<f64> = (0..480)
+            .map(|i| 100.0 + 50.0 * (i as f64 * std::f64::consts::TAU / 48.0).sin())
+            .collect();
+        let c = clean(&x).unwrap();
+        assert_eq!(c.damped, 0, "peaks of a smooth wave are not outliers");
+        let mut spiked = x.clone();
+        spiked[100] += 400.0;
+        let c = clean(&spiked).unwrap();
+        assert_eq!(c.damped, 1);
+        assert!((c.values[100] - x[100]).abs() < 30.0, "{}", c.values[100]);
     }
 
     #[test]

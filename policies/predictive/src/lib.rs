@@ -145,8 +145,9 @@ pub fn evaluate(
     let keep = ((s.lookback / interval_s).floor() as usize).max(1);
     let raw = &m.values[m.values.len().saturating_sub(keep)..];
     let reactive = pods(load, m.target_per_pod, s.headroom);
-    let steps = (((req.now - m.end) as f64 / 1000.0 + h.seconds) / interval_s)
-        .ceil()
+    // A value stands for the interval that starts at its time (as in a backtest trace), so the
+    // values to cover are those that start before now + horizon.
+    let steps = ((((req.now - m.end) as f64 / 1000.0 + h.seconds) / interval_s).ceil() - 1.0)
         .clamp(1.0, MAX_STEPS as f64) as usize;
     let horizon_points = steps;
 
@@ -190,12 +191,11 @@ pub fn evaluate(
     }
 
     let central = model.forecast(&x, m.end, steps);
-    let (peak_at, peak) =
-        central.iter().enumerate().fold(
-            (0, f64::NEG_INFINITY),
-            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
-        );
-    let upper = peak + model.margin;
+    let (peak_at, upper) = central.iter().map(|&c| model.upper(c)).enumerate().fold(
+        (0, f64::NEG_INFINITY),
+        |b, (i, v)| if v > b.1 { (i, v) } else { b },
+    );
+    let peak = central[peak_at];
     let proactive = pods(upper, m.target_per_pod, s.headroom);
     let mut predictive = proactive.max(reactive);
     let mut notes = Vec::new();
@@ -227,13 +227,20 @@ pub fn evaluate(
     };
     let mut reason = format!(
         "{}: {period}; horizon {}; proactive {proactive} pods (forecast peak {} in {} + q{} \
-         margin {}), reactive {reactive} pods (load {}): {winner}",
+         margin {}, {} errors, level over {} points), reactive {reactive} pods (load {}): \
+         {winner}",
         m.name,
         h.source,
         num(peak),
         duration((peak_at + 1) as f64 * interval_s - (req.now - m.end) as f64 / 1000.0),
         s.quantile * 100.0,
-        num(model.margin),
+        num(upper - peak),
+        if model.relative {
+            "relative"
+        } else {
+            "absolute"
+        },
+        model.level_points,
         num(load)
     );
     for n in notes {
@@ -278,7 +285,7 @@ fn fit(
     let c = clean::clean(raw).ok_or("no finite value in the window")?;
     let interval_s = interval_ms as f64 / 1000.0;
     let max_lag = (s.max_period / interval_s).floor() as usize;
-    let found = period::detect(&c.values, max_lag);
+    let found = period::detect(&c.values, max_lag).map(|p| period::snap(p, interval_s));
     let model = Model::fit(
         &c.values,
         found,

@@ -7,8 +7,13 @@ use crate::stats::{ls_slope, median, select_quantile, theil_sen};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-/// Seconds of recent values whose mean sets the level.
-const LEVEL_SECONDS: f64 = 1800.0;
+/// Level windows tried at a fit, in points: a short one follows a noisy signal's turns, a long one
+/// averages its noise; the fit keeps the one that needs the least margin for the same QoS.
+const LEVEL_CANDIDATES: [usize; 9] = [1, 2, 3, 5, 8, 13, 21, 34, 55];
+
+/// Smallest error scale of the relative error model, as a share of the mean load: near-zero
+/// forecasts would otherwise make relative errors explode.
+const SCALE_FLOOR_SHARE: f64 = 0.05;
 
 /// A fitted model for one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,8 +36,13 @@ pub struct Model {
     pub level_points: usize,
     /// Lead horizon in points that `margin` was measured at.
     pub horizon_points: usize,
-    /// The QoS quantile of the forecast error at the horizon (added to the forecast).
+    /// The QoS quantile of the forecast error at the horizon, in units of the error scale.
     pub margin: f64,
+    /// Whether errors scale with the forecast (relative) rather than being the same at any
+    /// load (absolute).
+    pub relative: bool,
+    /// Smallest error scale of the relative model.
+    pub scale_floor: f64,
     /// Threshold the cleaning used for outliers, reused on new values.
     pub outlier_threshold: f64,
     /// When it was fitted, Unix ms.
@@ -58,19 +68,11 @@ pub struct FitSpec {
     pub now: i64,
 }
 
-/// Points whose mean sets the level, for an interval in seconds.
-pub fn level_points(interval_seconds: f64, n: usize) -> usize {
-    let m = (LEVEL_SECONDS / interval_seconds).round().max(2.0) as usize;
-    m.min((n / 2).max(1))
-}
-
 impl Model {
     /// Fits the model on cleaned values `x` (oldest first), seasonal when `period` is given and
     /// at least two whole cycles fit in `x`.
     pub fn fit(x: &[f64], period: Option<Period>, spec: FitSpec) -> Model {
         let n = x.len();
-        let interval_s = spec.interval_ms as f64 / 1000.0;
-        let m = level_points(interval_s, n);
         let h = spec.horizon_points.max(1);
         let seasonal = period.filter(|p| p.lag >= 2 && n / p.lag >= 2);
         let (lag, profile, slope, start) = match seasonal {
@@ -79,42 +81,20 @@ impl Model {
                 (p.lag, profile, slope, start)
             }
             None => {
-                let tail = &x[n.saturating_sub(4 * m)..];
+                let tail = &x[n.saturating_sub(4 * LEVEL_CANDIDATES[4])..];
                 (0, Vec::new(), ls_slope(tail), n)
             }
         };
         let anchor_ms = spec.end_ms - (n as i64 - 1 - start as i64) * spec.interval_ms;
-        let deseason: Vec<f64> = if lag == 0 {
-            x.to_vec()
+        let phase = |i: usize| (i as i64 - start as i64).rem_euclid(lag.max(1) as i64) as usize;
+        let season: Vec<f64> = if lag == 0 {
+            vec![0.0; n]
         } else {
-            x.iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v - profile[(i as i64 - start as i64).rem_euclid(lag as i64) as usize]
-                })
-                .collect()
+            (0..n).map(|i| profile[phase(i)]).collect()
         };
-        // Errors of the same forecast made h points earlier, over the whole window: the
-        // empirical distribution the QoS quantile is read from.
-        let mut prefix = Vec::with_capacity(n + 1);
-        prefix.push(0.0);
-        let mut acc = 0.0;
-        for v in &deseason {
-            acc += v;
-            prefix.push(acc);
-        }
-        let ahead = slope * ((m as f64 - 1.0) / 2.0 + h as f64);
-        let mut errors: Vec<f64> = (m.saturating_sub(1)..n.saturating_sub(h))
-            .map(|t| {
-                let level = (prefix[t + 1] - prefix[t + 1 - m]) / m as f64;
-                deseason[t + h] - (level + ahead)
-            })
-            .collect();
-        let margin = if errors.is_empty() {
-            0.0
-        } else {
-            select_quantile(&mut errors, spec.quantile)
-        };
+        let mean_abs = x.iter().map(|v| v.abs()).sum::<f64>() / n.max(1) as f64;
+        let scale_floor = (SCALE_FLOOR_SHARE * mean_abs).max(f64::MIN_POSITIVE);
+        let errors = ErrorModel::choose(x, &season, slope, h, spec.quantile, scale_floor);
         Model {
             interval_ms: spec.interval_ms,
             lag,
@@ -123,13 +103,29 @@ impl Model {
             anchor_ms,
             profile,
             slope,
-            level_points: m,
+            level_points: errors.level_points,
             horizon_points: h,
-            margin,
+            margin: errors.margin,
+            relative: errors.relative,
+            scale_floor,
             outlier_threshold: spec.outlier_threshold,
             fitted_at: spec.now,
             history_points: n,
         }
+    }
+
+    /// The scale of the forecast error around a central forecast `f`.
+    pub fn error_scale(&self, f: f64) -> f64 {
+        if self.relative {
+            f.max(self.scale_floor)
+        } else {
+            1.0
+        }
+    }
+
+    /// The upper forecast: `central` plus the QoS margin at its scale.
+    pub fn upper(&self, central: f64) -> f64 {
+        central + self.margin * self.error_scale(central)
     }
 
     /// The seasonal component at time `t_ms` (0 without a period).
@@ -163,6 +159,82 @@ impl Model {
     }
 }
 
+/// How the forecast's errors are modelled: the level window and error scale that needed the least
+/// capacity above the load for the QoS quantile, over the whole window.
+struct ErrorModel {
+    level_points: usize,
+    relative: bool,
+    margin: f64,
+}
+
+impl ErrorModel {
+    /// Replays the forecast `h` points ahead from every point of `x` (with seasonal component
+    /// `season` and trend `slope`) for each level window and error scale, and keeps the pair with
+    /// the least mean excess capacity: margin × scale − error. Every candidate covers the same
+    /// share of points (`q`), so the cheapest is the best.
+    fn choose(x: &[f64], season: &[f64], slope: f64, h: usize, q: f64, floor: f64) -> ErrorModel {
+        let n = x.len();
+        let mut prefix = Vec::with_capacity(n + 1);
+        prefix.push(0.0);
+        let mut acc = 0.0;
+        for (v, s) in x.iter().zip(season) {
+            acc += v - s;
+            prefix.push(acc);
+        }
+        let widest = LEVEL_CANDIDATES
+            .iter()
+            .copied()
+            .filter(|&m| m <= (n / 2).max(1))
+            .max()
+            .unwrap_or(1);
+        // The same forecast origins for every candidate, so that their costs compare.
+        let origins = widest.saturating_sub(1)..n.saturating_sub(h);
+        let mut best = ErrorModel {
+            level_points: widest,
+            relative: false,
+            margin: 0.0,
+        };
+        if origins.is_empty() {
+            return best;
+        }
+        let mut best_excess = f64::INFINITY;
+        let mut errors = Vec::with_capacity(origins.len());
+        let mut scaled = Vec::with_capacity(origins.len());
+        for m in LEVEL_CANDIDATES.into_iter().filter(|&m| m <= widest) {
+            let ahead = slope * ((m as f64 - 1.0) / 2.0 + h as f64);
+            errors.clear();
+            errors.extend(origins.clone().map(|t| {
+                let level = (prefix[t + 1] - prefix[t + 1 - m]) / m as f64;
+                let central = level + ahead + season[t + h];
+                (x[t + h] - central, central.max(floor))
+            }));
+            for relative in [false, true] {
+                scaled.clear();
+                scaled.extend(
+                    errors
+                        .iter()
+                        .map(|&(e, s)| if relative { e / s } else { e }),
+                );
+                let margin = select_quantile(&mut scaled, q);
+                let excess = errors
+                    .iter()
+                    .map(|&(e, s)| margin * if relative { s } else { 1.0 } - e)
+                    .sum::<f64>()
+                    / errors.len() as f64;
+                if excess < best_excess {
+                    best_excess = excess;
+                    best = ErrorModel {
+                        level_points: m,
+                        relative,
+                        margin,
+                    };
+                }
+            }
+        }
+        best
+    }
+}
+
 /// The seasonal profile of `x` at period `lag` over the whole cycles that end at its last value:
 /// per-phase medians after removing each cycle's mean and the trend. Returns the profile (mean 0),
 /// the trend per point, and the index of the first value used (phase 0).
@@ -183,18 +255,19 @@ fn seasonal_profile(x: &[f64], lag: usize) -> (Vec<f64>, f64, usize) {
             median(&mut column)
         })
         .collect();
-    // A light circular smoothing (±lag/288: 5 minutes of a day) against per-phase noise.
+    // A light circular running median (±lag/288: 5 minutes of a day) against per-phase noise;
+    // a median, unlike a mean, keeps a sharp daily edge sharp.
     let half = lag / 288;
     let mut profile: Vec<f64> = if half == 0 {
         raw
     } else {
-        let w = (2 * half + 1) as f64;
+        let mut window = vec![0.0; 2 * half + 1];
         (0..lag)
             .map(|j| {
-                (0..=2 * half)
-                    .map(|d| raw[(j + lag + d - half) % lag])
-                    .sum::<f64>()
-                    / w
+                for (d, w) in window.iter_mut().enumerate() {
+                    *w = raw[(j + lag + d - half) % lag];
+                }
+                median(&mut window)
             })
             .collect()
     };

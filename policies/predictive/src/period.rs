@@ -14,6 +14,10 @@ const PREFER_SHORTER: f64 = 1.5;
 const SLACK: f64 = 0.03;
 /// The shortest period considered, in points.
 pub const MIN_LAG: usize = 4;
+/// Calendar periods in seconds (hour, day, week) that a found period snaps to.
+const CALENDAR: [f64; 3] = [3600.0, 86_400.0, 604_800.0];
+/// How close a found period must be to a calendar one to snap to it, as a share of it.
+const SNAP_SHARE: f64 = 0.01;
 
 /// A period found in a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,6 +125,27 @@ pub fn detect(x: &[f64], max_lag: usize) -> Option<Period> {
         refined,
         confidence: confidence.min(1.0),
     })
+}
+
+/// `period` snapped to the calendar period within 1% of it, when the interval (seconds) divides
+/// that period: load follows clocks, and a profile one point too long drifts a point a cycle, so
+/// a sharp daily edge would arrive a little later each day than the profile says.
+pub fn snap(period: Period, interval_seconds: f64) -> Period {
+    for cal in CALENDAR {
+        let points = cal / interval_seconds;
+        let whole = points.round();
+        if (points - whole).abs() > 1e-9 || whole < MIN_LAG as f64 {
+            continue;
+        }
+        if (period.refined - whole).abs() <= SNAP_SHARE * whole {
+            return Period {
+                lag: whole as usize,
+                refined: whole,
+                ..period
+            };
+        }
+    }
+    period
 }
 
 /// The vertex of the least-squares parabola through `acf` over `centre ± half` (clamped to the
