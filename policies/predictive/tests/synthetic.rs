@@ -140,3 +140,62 @@ fn gaps_are_filled_and_the_period_still_found() {
     let p = detect(&c.values, 2 * DAY).expect("a period");
     assert!((p.refined - DAY as f64).abs() < 0.02 * DAY as f64);
 }
+
+#[test]
+fn a_period_near_a_calendar_one_snaps_to_it() {
+    use leadtime_policy_predictive::period::{snap, Period};
+    let found = |refined: f64| Period {
+        lag: refined.round() as usize,
+        refined,
+        confidence: 0.9,
+    };
+    // A day at 1-minute steps is 1440 points; 1% off still snaps, 2% off does not.
+    assert_eq!(snap(found(1453.0), 60.0).lag, 1440);
+    assert_eq!(snap(found(1453.0), 60.0).refined, 1440.0);
+    assert_eq!(snap(found(1475.0), 60.0).lag, 1475);
+    // A week at 5-minute steps; an hour at 30 s.
+    assert_eq!(snap(found(2010.0), 300.0).lag, 2016);
+    assert_eq!(snap(found(119.0), 30.0).lag, 120);
+    // An interval that does not divide the day leaves the period alone.
+    assert_eq!(snap(found(1235.0), 70.0).lag, 1235);
+}
+
+/// The fit keeps the level window and error scale that need the least margin.
+#[test]
+fn the_error_model_follows_the_noise() {
+    let n = 6 * DAY;
+    let mut noise = Noise::new(7);
+    // Noise proportional to the load (a daily wave from 10 to 190): relative errors fit.
+    let proportional: Vec<f64> = (0..n)
+        .map(|i| {
+            let level = 100.0 + 90.0 * (i as f64 * std::f64::consts::TAU / DAY as f64).sin();
+            level * (1.0 + 0.2 * noise.normal())
+        })
+        .collect();
+    let p = detect(&proportional, 2 * DAY);
+    let model = Model::fit(&proportional, p, spec(0, 5));
+    assert!(model.relative, "proportional noise: {model:?}");
+    // Independent noise of one size everywhere: the widest level window averages it away, and
+    // the error does not grow with the load.
+    let flat: Vec<f64> = (0..n)
+        .map(|i| {
+            100.0
+                + 50.0 * (i as f64 * std::f64::consts::TAU / DAY as f64).sin()
+                + 5.0 * noise.normal()
+        })
+        .collect();
+    let p = detect(&flat, 2 * DAY);
+    let model = Model::fit(&flat, p, spec(0, 5));
+    assert!(!model.relative, "constant noise: {model:?}");
+    assert!(model.level_points >= 21, "constant noise: {model:?}");
+    // A random walk (each point the last plus a step): only the latest value tells the level.
+    let mut v = 1000.0;
+    let walk: Vec<f64> = (0..n)
+        .map(|_| {
+            v += 5.0 * noise.normal();
+            v
+        })
+        .collect();
+    let model = Model::fit(&walk, None, spec(0, 5));
+    assert!(model.level_points <= 2, "random walk: {model:?}");
+}
