@@ -1,7 +1,10 @@
 //! Finding the period of a series: the autocorrelation over every candidate lag (via FFT), its
 //! peaks, and the strongest one that stands out from its valley.
 
-use realfft::RealFftPlanner;
+use rustfft::algorithm::Radix4;
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftDirection};
+use std::cell::RefCell;
 
 /// Below this autocorrelation a peak is not called a period.
 pub const MIN_CONFIDENCE: f64 = 0.3;
@@ -18,6 +21,31 @@ pub const MIN_LAG: usize = 4;
 const CALENDAR: [f64; 3] = [3600.0, 86_400.0, 604_800.0];
 /// How close a found period must be to a calendar one to snap to it, as a share of it.
 const SNAP_SHARE: f64 = 0.01;
+
+/// A transform length with its forward and inverse transforms.
+type Transforms = (usize, Radix4<f64>, Radix4<f64>);
+
+thread_local! {
+    // The last transforms built (twiddle factors: thousands of sines and cosines, which wasm
+    // computes in software), kept for the instance's life: the window length rarely changes.
+    static TRANSFORMS: RefCell<Option<Transforms>> =
+        const { RefCell::new(None) };
+}
+
+/// Runs `f` with the forward and inverse transforms of length `len` (a power of two).
+fn with_transforms<R>(len: usize, f: impl FnOnce(&Radix4<f64>, &Radix4<f64>) -> R) -> R {
+    TRANSFORMS.with_borrow_mut(|cache| {
+        if cache.as_ref().is_none_or(|(n, _, _)| *n != len) {
+            *cache = Some((
+                len,
+                Radix4::new(len, FftDirection::Forward),
+                Radix4::new(len, FftDirection::Inverse),
+            ));
+        }
+        let (_, fwd, inv) = cache.as_ref().expect("filled above");
+        f(fwd, inv)
+    })
+}
 
 /// A period found in a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,10 +72,7 @@ pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
     let mean = x.iter().sum::<f64>() / n as f64;
     // Zero padding to n + max_lag keeps the circular correlation from wrapping onto the lags.
     let len = (n + max_lag + 1).next_power_of_two();
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fwd = planner.plan_fft_forward(len);
-    let inv = planner.plan_fft_inverse(len);
-    let mut buf = fwd.make_input_vec();
+    let mut buf = vec![Complex::new(0.0, 0.0); len];
     let mut sums = Vec::with_capacity(n + 1);
     let mut squares = Vec::with_capacity(n + 1);
     let (mut s, mut q) = (0.0, 0.0);
@@ -55,7 +80,7 @@ pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
     squares.push(0.0);
     for (b, v) in buf.iter_mut().zip(x) {
         let y = v - mean;
-        *b = y;
+        b.re = y;
         s += y;
         q += y * y;
         sums.push(s);
@@ -65,21 +90,23 @@ pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
         // A constant series: nothing repeats.
         return acf;
     }
-    let mut spec = fwd.make_output_vec();
-    fwd.process(&mut buf, &mut spec)
-        .expect("buffer sizes from the plan");
-    for c in spec.iter_mut() {
-        *c = realfft::num_complex::Complex::new(c.norm_sqr(), 0.0);
-    }
-    inv.process(&mut spec, &mut buf)
-        .expect("buffer sizes from the plan");
+    // The autocovariance is the inverse transform of the power spectrum. A complex transform
+    // of a real series does twice the arithmetic of a real one, but rustfft's power-of-two
+    // algorithm alone is a fifth of the code its general planner pulls into the module.
+    with_transforms(len, |fwd, inv| {
+        fwd.process(&mut buf);
+        for c in buf.iter_mut() {
+            *c = Complex::new(c.norm_sqr(), 0.0);
+        }
+        inv.process(&mut buf);
+    });
     // The inverse transform is unnormalised.
     let scale = 1.0 / len as f64;
     for (k, r) in acf.iter_mut().enumerate().skip(1) {
         let nk = (n - k) as f64;
         let (sa, sb) = (sums[n - k], sums[n] - sums[k]);
         let (qa, qb) = (squares[n - k], squares[n] - squares[k]);
-        let cov = buf[k] * scale - sa * sb / nk;
+        let cov = buf[k].re * scale - sa * sb / nk;
         let va = qa - sa * sa / nk;
         let vb = qb - sb * sb / nk;
         let d = (va * vb).sqrt();
