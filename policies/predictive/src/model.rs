@@ -29,6 +29,7 @@ pub struct Model {
     /// Time of a value at phase 0 of the profile, Unix ms.
     pub anchor_ms: i64,
     /// Seasonal profile, one value per phase, mean 0.
+    #[serde(with = "packed")]
     pub profile: Vec<f64>,
     /// Trend per point.
     pub slope: f64,
@@ -274,4 +275,92 @@ fn seasonal_profile(x: &[f64], lag: usize) -> (Vec<f64>, f64, usize) {
     let mean = profile.iter().sum::<f64>() / lag as f64;
     profile.iter_mut().for_each(|v| *v -= mean);
     (profile, slope, start)
+}
+
+/// A `Vec<f64>` as one byte string (little-endian), not a list of numbers: the model travels in
+/// `state` on every call, and a weekly profile at 1 minute is 10,080 values, which MessagePack
+/// would otherwise encode and decode one by one.
+mod packed {
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        s.serialize_bytes(&bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        struct Packed;
+
+        impl Visitor<'_> for Packed {
+            type Value = Vec<f64>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("bytes holding little-endian f64 values")
+            }
+
+            fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<f64>, E> {
+                if !bytes.len().is_multiple_of(8) {
+                    return Err(E::invalid_length(bytes.len(), &self));
+                }
+                Ok(bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect())
+            }
+        }
+
+        d.deserialize_bytes(Packed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leadtime_guest::codec;
+
+    #[test]
+    fn the_model_round_trips_through_state_with_its_profile_packed() {
+        let x: Vec<f64> = (0..4 * 96)
+            .map(|i| 50.0 + 20.0 * (i as f64 * std::f64::consts::TAU / 96.0).sin())
+            .collect();
+        let period = Period {
+            lag: 96,
+            refined: 96.0,
+            confidence: 0.9,
+        };
+        let spec = FitSpec {
+            end_ms: 0,
+            interval_ms: 900_000,
+            horizon_points: 1,
+            quantile: 0.95,
+            outlier_threshold: 1.0,
+            now: 0,
+        };
+        let model = Model::fit(&x, Some(period), spec);
+        assert_eq!(model.profile.len(), 96);
+        let bytes = codec::to_msgpack(&model).unwrap();
+        // 8 bytes a value plus the other fields: no per-value markers.
+        assert!(bytes.len() < 96 * 8 + 400, "{} bytes", bytes.len());
+        let back: Model = codec::from_msgpack(&bytes).unwrap();
+        assert_eq!(back, model);
+    }
+
+    #[test]
+    fn a_profile_of_a_broken_length_is_refused() {
+        #[derive(Debug, Deserialize)]
+        struct Only {
+            #[serde(with = "packed")]
+            #[allow(dead_code)]
+            profile: Vec<f64>,
+        }
+        // {"profile": 12 bytes}: one and a half values.
+        let mut bytes = vec![0x81, 0xa7];
+        bytes.extend_from_slice(b"profile");
+        bytes.extend_from_slice(&[0xc4, 12]);
+        bytes.extend_from_slice(&[0; 12]);
+        let err = codec::from_msgpack::<Only>(&bytes).unwrap_err();
+        assert!(err.to_string().contains("little-endian"), "{err}");
+    }
 }
