@@ -40,6 +40,13 @@ pub fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> 
     rmp_serde::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
 }
 
+/// Decodes a [`crate::Request`] from MessagePack with the same result or error as
+/// `from_msgpack::<Request>`, several times faster on large metric windows: the form hosts send
+/// takes a dedicated decoder, anything else serde.
+pub fn request_from_msgpack(bytes: &[u8]) -> Result<crate::Request, CodecError> {
+    crate::fast::request(bytes).map_or_else(|| from_msgpack(bytes), Ok)
+}
+
 /// Encodes `value` as pretty JSON.
 pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, CodecError> {
     serde_json::to_string_pretty(value).map_err(|e| CodecError(e.to_string()))

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "std")]
 pub mod codec;
+#[cfg(feature = "std")]
+mod fast;
 mod replica_count;
 mod values;
 
