@@ -285,7 +285,8 @@ fn fit(
     let c = clean::clean(raw).ok_or("no finite value in the window")?;
     let interval_s = interval_ms as f64 / 1000.0;
     let max_lag = (s.max_period / interval_s).floor() as usize;
-    let found = period::detect(&c.values, max_lag).map(|p| period::snap(p, interval_s));
+    let calendar = period::calendar_lags(interval_s);
+    let found = period::detect_near_calendar(&c.values, max_lag, &calendar);
     let model = Model::fit(
         &c.values,
         found,

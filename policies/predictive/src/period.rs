@@ -20,7 +20,9 @@ pub const MIN_LAG: usize = 4;
 /// Calendar periods in seconds (hour, day, week) that a found period snaps to.
 const CALENDAR: [f64; 3] = [3600.0, 86_400.0, 604_800.0];
 /// How close a found period must be to a calendar one to snap to it, as a share of it.
-const SNAP_SHARE: f64 = 0.01;
+const SNAP_SHARE: f64 = 0.03;
+/// Autocorrelation a lag may give up against the peak and still be taken for it.
+const NEAR: f64 = 0.05;
 
 /// A transform length with its forward and inverse transforms.
 type Transforms = (usize, Radix4<f64>, Radix4<f64>);
@@ -121,6 +123,13 @@ pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
 
 /// The period of `x` among lags `MIN_LAG..=max_lag`, if one stands out; `None` otherwise.
 pub fn detect(x: &[f64], max_lag: usize) -> Option<Period> {
+    detect_near_calendar(x, max_lag, &[])
+}
+
+/// [`detect`], preferring a `calendar` lag (see [`calendar_lags`]) within 3% of the period
+/// found when it repeats nearly as well: load follows clocks, and a profile one point too long
+/// drifts a point a cycle, so a sharp daily edge would arrive later each day than it says.
+pub fn detect_near_calendar(x: &[f64], max_lag: usize, calendar: &[usize]) -> Option<Period> {
     let max_lag = max_lag.min(x.len() / 2);
     if max_lag < MIN_LAG + 1 {
         return None;
@@ -140,13 +149,24 @@ pub fn detect(x: &[f64], max_lag: usize) -> Option<Period> {
         }
     }
     let best = peaks.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let &(lag, confidence) = peaks
+    let &(peak, confidence) = peaks
         .iter()
         .find(|p| 1.0 - p.1 <= PREFER_SHORTER * (1.0 - best) + SLACK)?;
     // A broad peak wanders with noise: take the vertex of a least-squares parabola over
-    // ±4% of the lag instead of the highest single lag.
-    let refined = vertex(&acf, lag, (lag / 25).max(1));
-    let lag = (refined.round() as usize).clamp(MIN_LAG, max_lag);
+    // ±4% of the lag instead of the highest single lag. A sharp peak is no parabola, and its
+    // vertex can land where the series no longer repeats: then the peak itself stands.
+    let mut refined = vertex(&acf, peak, (peak / 25).max(1));
+    let mut lag = (refined.round() as usize).clamp(MIN_LAG, max_lag);
+    if acf[lag] < acf[peak] - NEAR {
+        (lag, refined) = (peak, peak as f64);
+    }
+    if let Some(&cal) = calendar.iter().find(|&&c| {
+        c <= max_lag
+            && (c as f64 - refined).abs() <= SNAP_SHARE * c as f64
+            && acf[c] >= acf[lag] - NEAR
+    }) {
+        (lag, refined) = (cal, cal as f64);
+    }
     Some(Period {
         lag,
         refined,
@@ -154,25 +174,14 @@ pub fn detect(x: &[f64], max_lag: usize) -> Option<Period> {
     })
 }
 
-/// `period` snapped to the calendar period within 1% of it, when the interval (seconds) divides
-/// that period: load follows clocks, and a profile one point too long drifts a point a cycle, so
-/// a sharp daily edge would arrive a little later each day than the profile says.
-pub fn snap(period: Period, interval_seconds: f64) -> Period {
-    for cal in CALENDAR {
-        let points = cal / interval_seconds;
-        let whole = points.round();
-        if (points - whole).abs() > 1e-9 || whole < MIN_LAG as f64 {
-            continue;
-        }
-        if (period.refined - whole).abs() <= SNAP_SHARE * whole {
-            return Period {
-                lag: whole as usize,
-                refined: whole,
-                ..period
-            };
-        }
-    }
-    period
+/// The calendar periods (hour, day, week) in points of `interval_seconds`, where it divides them.
+pub fn calendar_lags(interval_seconds: f64) -> Vec<usize> {
+    CALENDAR
+        .iter()
+        .map(|cal| cal / interval_seconds)
+        .filter(|points| (points - points.round()).abs() < 1e-9 && *points >= MIN_LAG as f64)
+        .map(|points| points.round() as usize)
+        .collect()
 }
 
 /// The vertex of the least-squares parabola through `acf` over `centre ± half` (clamped to the

@@ -143,21 +143,26 @@ fn gaps_are_filled_and_the_period_still_found() {
 
 #[test]
 fn a_period_near_a_calendar_one_snaps_to_it() {
-    use leadtime_policy_predictive::period::{snap, Period};
-    let found = |refined: f64| Period {
-        lag: refined.round() as usize,
-        refined,
-        confidence: 0.9,
+    use leadtime_policy_predictive::period::{calendar_lags, detect_near_calendar};
+    assert_eq!(calendar_lags(60.0), vec![60, 1440, 10_080]);
+    assert_eq!(calendar_lags(300.0), vec![12, 288, 2016]);
+    assert_eq!(calendar_lags(1800.0), vec![48, 336]);
+    assert!(calendar_lags(11.0).is_empty());
+    let wave = |period: f64| -> Vec<f64> {
+        (0..5 * DAY)
+            .map(|i| 100.0 + 50.0 * (i as f64 * std::f64::consts::TAU / period).sin())
+            .collect()
     };
-    // A day at 1-minute steps is 1440 points; 1% off still snaps, 2% off does not.
-    assert_eq!(snap(found(1453.0), 60.0).lag, 1440);
-    assert_eq!(snap(found(1453.0), 60.0).refined, 1440.0);
-    assert_eq!(snap(found(1475.0), 60.0).lag, 1475);
-    // A week at 5-minute steps; an hour at 30 s.
-    assert_eq!(snap(found(2010.0), 300.0).lag, 2016);
-    assert_eq!(snap(found(119.0), 30.0).lag, 120);
-    // An interval that does not divide the day leaves the period alone.
-    assert_eq!(snap(found(1235.0), 70.0).lag, 1235);
+    let day = calendar_lags(60.0);
+    // 1.4% longer than a day, smooth: the day repeats nearly as well, and wins.
+    let p = detect_near_calendar(&wave(1460.0), 2 * DAY, &day).unwrap();
+    assert_eq!(p.lag, 1440, "{p:?}");
+    // Without the calendar, the period found is the wave's own.
+    let p = detect(&wave(1460.0), 2 * DAY).unwrap();
+    assert!((p.refined - 1460.0).abs() < 15.0, "{p:?}");
+    // 10% off is another period, not a day.
+    let p = detect_near_calendar(&wave(1584.0), 2 * DAY, &day).unwrap();
+    assert!((p.refined - 1584.0).abs() < 20.0, "{p:?}");
 }
 
 /// The fit keeps the level window and error scale that need the least margin.
