@@ -207,8 +207,8 @@ impl Engine {
         let module = match self.load_precompiled(&key) {
             Some(module) => module,
             None => {
-                let module = Module::new(&self.inner.wasmtime, bytes)
-                    .map_err(|e| Error::InvalidModule(format!("{e:#}")))?;
+                let module =
+                    Module::new(&self.inner.wasmtime, bytes).map_err(|e| self.refused(bytes, e))?;
                 self.store_precompiled(&key, &module);
                 module
             }
@@ -222,6 +222,17 @@ impl Engine {
         let compiled = Compiled { pre, info };
         self.lru().insert(key, compiled.clone());
         Ok(compiled)
+    }
+
+    /// Why wasmtime refused to build a module: it is invalid, unless a pooled engine refused it
+    /// for a cap, which is then named as on demand (`sandbox::diagnose_pool_refusal`).
+    fn refused(&self, bytes: &[u8], error: wasmtime::Error) -> Error {
+        let limits = &self.inner.limits;
+        limits
+            .pooled()
+            .then(|| sandbox::diagnose_pool_refusal(&self.inner.wasmtime, bytes, limits))
+            .flatten()
+            .unwrap_or_else(|| Error::InvalidModule(format!("{error:#}")))
     }
 
     /// The cache file of a module: its SHA-256, then a hash of what makes compiled code

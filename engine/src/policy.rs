@@ -8,15 +8,21 @@ use crate::guard;
 use crate::sandbox::{self, Limits, LogLine, StoreState};
 use leadtime_wire::codec;
 use leadtime_wire::{Params, Request, Response};
-use wasmtime::{InstancePre, Memory, Store, TypedFunc};
+use std::sync::Arc;
+use wasmtime::{
+    Extern, Instance, InstancePre, Memory, ModuleExport, Store, TypedFunc, WasmParams, WasmResults,
+};
 
 /// A policy ready to decide for one workload. Create it with [`crate::Engine::load`].
 pub struct Policy {
-    name: String,
+    name: Arc<str>,
     engine: wasmtime::Engine,
     pre: InstancePre<StoreState>,
+    exports: Exports,
     limits: Limits,
     params: Params,
+    /// `params` encoded for `leadtime_init`, when the module has one: every instance gets them.
+    init_payload: Option<Vec<u8>>,
     info: ModuleInfo,
     live: Option<Live>,
     state: Option<Vec<u8>>,
@@ -24,6 +30,32 @@ pub struct Policy {
     last_fuel: u64,
     /// The encoded request, kept to reuse its allocation.
     payload: Vec<u8>,
+}
+
+/// The ABI's exports, looked up by name once per module rather than once per instance.
+struct Exports {
+    memory: ModuleExport,
+    abi_version: ModuleExport,
+    alloc: ModuleExport,
+    decide: ModuleExport,
+    init: Option<ModuleExport>,
+}
+
+impl Exports {
+    fn of(module: &wasmtime::Module) -> Result<Exports> {
+        let find = |name: &str| {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| Error::MissingExport(name.into()))
+        };
+        Ok(Exports {
+            memory: find(abi::EXPORT_MEMORY)?,
+            abi_version: find(abi::EXPORT_ABI_VERSION)?,
+            alloc: find(abi::EXPORT_ALLOC)?,
+            decide: find(abi::EXPORT_DECIDE)?,
+            init: module.get_export_index(abi::EXPORT_INIT),
+        })
+    }
 }
 
 /// A running instance and its typed entry points.
@@ -43,12 +75,23 @@ impl Policy {
         params: Params,
         info: ModuleInfo,
     ) -> Result<Policy> {
+        sandbox::check_resources(pre.module())?;
+        let exports = Exports::of(pre.module())?;
+        let init_payload = match exports.init {
+            Some(_) => Some(
+                codec::to_msgpack(&params)
+                    .map_err(|e| Error::BadRequest(format!("params do not encode: {e}")))?,
+            ),
+            None => None,
+        };
         let mut policy = Policy {
-            name,
+            name: name.into(),
             engine,
             pre,
+            exports,
             limits,
             params,
+            init_payload,
             info,
             live: None,
             state: None,
@@ -57,8 +100,12 @@ impl Policy {
             payload: Vec::new(),
         };
         // Instantiate now, so that a bad start function, ABI version or params fail the load
-        // rather than the first decision.
-        policy.live = Some(policy.instantiate()?);
+        // rather than the first decision. A fresh-per-call policy lets the instance go: it would
+        // otherwise hold a slot of the engine's pool while the policy sits idle.
+        let live = policy.instantiate()?;
+        if !policy.limits.fresh_instance_per_call {
+            policy.live = Some(live);
+        }
         Ok(policy)
     }
 
@@ -141,13 +188,11 @@ impl Policy {
             Fail::Host(e) => e,
         });
         self.last_logs = std::mem::take(&mut live.store.data_mut().logs);
-        let bytes = result?;
-        decode_response(&bytes)
+        result
     }
 
     /// A fresh instance: start function run, ABI version checked, params accepted.
     fn instantiate(&self) -> Result<Live> {
-        sandbox::check_resources(self.pre.module())?;
         let state = StoreState::new(&self.limits, &self.name);
         let mut store = sandbox::new_store(&self.engine, state);
         let runtime = |e: wasmtime::Error| Error::Runtime(e.to_string());
@@ -156,23 +201,14 @@ impl Policy {
             Ok(i) => i,
             Err(e) => return Err(sandbox::to_error(&mut store, e)),
         };
-        // `abi::check` vetted every export's type at load, so these look-ups cannot fail.
-        let typed = |e: wasmtime::Error| Error::Runtime(format!("ABI export: {e}"));
         let memory = instance
-            .get_memory(&mut store, abi::EXPORT_MEMORY)
+            .get_module_export(&mut store, &self.exports.memory)
+            .and_then(Extern::into_memory)
             .ok_or_else(|| Error::MissingExport(abi::EXPORT_MEMORY.into()))?;
-        let version = instance
-            .get_typed_func::<(), i32>(&mut store, abi::EXPORT_ABI_VERSION)
-            .map_err(typed)?;
-        let alloc = instance
-            .get_typed_func::<i32, i32>(&mut store, abi::EXPORT_ALLOC)
-            .map_err(typed)?;
-        let decide = instance
-            .get_typed_func::<(i32, i32), i64>(&mut store, abi::EXPORT_DECIDE)
-            .map_err(typed)?;
-        let init = instance
-            .get_typed_func::<(i32, i32), i32>(&mut store, abi::EXPORT_INIT)
-            .ok();
+        let e = &self.exports;
+        let version = abi_func::<(), i32>(&mut store, instance, &e.abi_version)?;
+        let alloc = abi_func::<i32, i32>(&mut store, instance, &e.alloc)?;
+        let decide = abi_func::<(i32, i32), i64>(&mut store, instance, &e.decide)?;
 
         let found = match version.call(&mut store, ()) {
             Ok(v) => v,
@@ -190,34 +226,46 @@ impl Policy {
             alloc,
             decide,
         };
-        if let Some(init) = init {
-            let params = codec::to_msgpack(&self.params)
-                .map_err(|e| Error::BadRequest(format!("params do not encode: {e}")))?;
-            live.store.data_mut().begin_call();
-            let code = match write_payload(&mut live, &params)
-                .and_then(|(ptr, len)| init.call(&mut live.store, (ptr, len)).map_err(Fail::Wasm))
-            {
-                Ok(code) => code,
-                Err(Fail::Wasm(e)) => return Err(sandbox::to_error(&mut live.store, e)),
-                Err(Fail::Host(e)) => return Err(e),
-            };
-            if code != 0 {
-                let why = live
-                    .store
-                    .data()
-                    .last_error_log()
-                    .unwrap_or("the policy gave no reason")
-                    .to_string();
-                return Err(Error::InitFailed(format!(
-                    "leadtime_init rejected the params (code {code}): {why}"
-                )));
-            }
+        if let (Some(init), Some(params)) = (&self.exports.init, &self.init_payload) {
+            self.init(&mut live, instance, init, params)?;
         }
         Ok(live)
     }
 
+    /// Runs `leadtime_init` on a new instance with the encoded params.
+    fn init(
+        &self,
+        live: &mut Live,
+        instance: Instance,
+        init: &ModuleExport,
+        params: &[u8],
+    ) -> Result<()> {
+        let init = abi_func::<(i32, i32), i32>(&mut live.store, instance, init)?;
+        live.store.data_mut().begin_call();
+        let code = match write_payload(live, params)
+            .and_then(|(ptr, len)| init.call(&mut live.store, (ptr, len)).map_err(Fail::Wasm))
+        {
+            Ok(code) => code,
+            Err(Fail::Wasm(e)) => return Err(sandbox::to_error(&mut live.store, e)),
+            Err(Fail::Host(e)) => return Err(e),
+        };
+        if code != 0 {
+            let why = live
+                .store
+                .data()
+                .last_error_log()
+                .unwrap_or("the policy gave no reason")
+                .to_string();
+            return Err(Error::InitFailed(format!(
+                "leadtime_init rejected the params (code {code}): {why}"
+            )));
+        }
+        Ok(())
+    }
+
     /// The size of the live instance's linear memory in bytes (`None` between a failed call and
-    /// the next): what one instance of this policy holds, for `leadtime bench`.
+    /// the next, and with `fresh_instance_per_call`, which keeps no instance between calls): what
+    /// one instance of this policy holds, for `leadtime bench`.
     pub fn memory_bytes(&self) -> Option<usize> {
         self.live.as_ref().map(|l| l.memory.data_size(&l.store))
     }
@@ -250,6 +298,21 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response> {
     Ok(response)
 }
 
+/// An ABI function of a new instance. `abi::check` vetted the export's type at load, so this
+/// fails only if the engine itself is broken.
+fn abi_func<P: WasmParams, R: WasmResults>(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    export: &ModuleExport,
+) -> Result<TypedFunc<P, R>> {
+    let func = instance
+        .get_module_export(&mut *store, export)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| Error::Runtime("an ABI export vanished from its module".into()))?;
+    func.typed(&*store)
+        .map_err(|e| Error::Runtime(format!("ABI export: {e}")))
+}
+
 /// Why a call failed: inside wasm (to be classified), or a check of the host's.
 enum Fail {
     Wasm(wasmtime::Error),
@@ -273,8 +336,9 @@ fn write_payload(live: &mut Live, payload: &[u8]) -> Result<(i32, i32), Fail> {
     Ok((ptr, len))
 }
 
-/// Writes the request, calls `leadtime_decide`, and copies the response out.
-fn invoke(live: &mut Live, payload: &[u8], cap: usize) -> Result<Vec<u8>, Fail> {
+/// Writes the request, calls `leadtime_decide`, and decodes the response where it lies in the
+/// policy's memory.
+fn invoke(live: &mut Live, payload: &[u8], cap: usize) -> Result<Response, Fail> {
     let (ptr, len) = write_payload(live, payload)?;
     let packed = live
         .decide
@@ -293,5 +357,5 @@ fn invoke(live: &mut Live, payload: &[u8], cap: usize) -> Result<Vec<u8>, Fail> 
             data.len()
         )))
     })?;
-    Ok(data[range].to_vec())
+    decode_response(&data[range]).map_err(Fail::Host)
 }
