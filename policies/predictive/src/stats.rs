@@ -24,48 +24,48 @@ pub fn select_quantile(v: &mut [f64], q: f64) -> f64 {
     lo_val + frac * (hi_val - lo_val)
 }
 
-/// Batcher's odd–even merge sort network for 8 inputs: 19 compare-exchanges.
-const NETWORK_8: [(usize, usize); 19] = [
-    (0, 1),
-    (2, 3),
-    (4, 5),
-    (6, 7),
-    (0, 2),
-    (1, 3),
-    (4, 6),
-    (5, 7),
-    (1, 2),
-    (5, 6),
-    (0, 4),
-    (1, 5),
-    (2, 6),
-    (3, 7),
-    (2, 4),
-    (3, 5),
-    (1, 2),
-    (3, 4),
-    (5, 6),
-];
-
-/// Median of at most 8 values without allocating or branching on the data: a sorting network
-/// (min/max pairs), padded with +inf. It runs once per point of every window cleaned, where an
-/// insertion sort's mispredicted branches cost more than the rest of the cleaning.
+/// Median of at most 8 values without allocating or branching on the data: Batcher's odd–even
+/// merge sort network for 8 inputs (19 compare-exchanges on registers), padded with +inf. It runs
+/// once per point of every window cleaned, where an insertion sort's mispredicted branches cost
+/// more than the rest of the cleaning.
 pub fn small_median(v: &[f64]) -> f64 {
     let mut buf = [f64::INFINITY; 8];
     let n = v.len().min(8);
     buf[..n].copy_from_slice(&v[..n]);
-    for (a, b) in NETWORK_8 {
-        // Plain comparisons, not f64::min/max: the values are never NaN (gaps are filled
-        // first), and these compile to single min/max instructions.
-        let (x, y) = (buf[a], buf[b]);
-        let (lo, hi) = if y < x { (y, x) } else { (x, y) };
-        buf[a] = lo;
-        buf[b] = hi;
+    let [mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7] = buf;
+    // Plain comparisons, not f64::min/max: the values are never NaN (gaps are filled first),
+    // and these compile to single min/max instructions.
+    macro_rules! cx {
+        ($x:ident, $y:ident) => {
+            if $y < $x {
+                ($x, $y) = ($y, $x);
+            }
+        };
     }
+    cx!(a0, a1);
+    cx!(a2, a3);
+    cx!(a4, a5);
+    cx!(a6, a7);
+    cx!(a0, a2);
+    cx!(a1, a3);
+    cx!(a4, a6);
+    cx!(a5, a7);
+    cx!(a1, a2);
+    cx!(a5, a6);
+    cx!(a0, a4);
+    cx!(a1, a5);
+    cx!(a2, a6);
+    cx!(a3, a7);
+    cx!(a2, a4);
+    cx!(a3, a5);
+    cx!(a1, a2);
+    cx!(a3, a4);
+    cx!(a5, a6);
+    let sorted = [a0, a1, a2, a3, a4, a5, a6, a7];
     if n % 2 == 1 {
-        buf[n / 2]
+        sorted[n / 2]
     } else {
-        0.5 * (buf[n / 2 - 1] + buf[n / 2])
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
     }
 }
 
