@@ -1,7 +1,9 @@
-//! The engine's own costs (docs/performance.md): a trivial decide on a reused and on a fresh
-//! instance, loading from bytes and from the disk cache, decisions on 1 and 2 threads, and the
-//! MessagePack encoding of requests by window size. Short measurement times: these are for
-//! comparisons within one run, on whatever machine runs them.
+//! The engine's own costs (docs/performance.md): a trivial decide on a reused instance and on a
+//! fresh one (on demand, from the instance pool, from the pool with bounds checks in code),
+//! loading from bytes and from the disk cache, decisions on 1 and 2 threads (the 2-thread speed-up
+//! is the ratio of the two throughputs), and the MessagePack encoding of requests by window size.
+//! Short measurement times: these are for comparisons within one run, on whatever machine runs
+//! them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use leadtime::{codec, Engine, Limits, Metric, Params, Replicas, Request};
@@ -31,14 +33,36 @@ fn request(points: usize, scale: f64) -> Request {
     )
 }
 
+/// The ways an engine can provide instances, by bench name.
+fn modes() -> [(&'static str, Limits); 4] {
+    let fresh = Limits {
+        fresh_instance_per_call: true,
+        ..Limits::default()
+    };
+    [
+        ("reused", Limits::default()),
+        (
+            "fresh-on-demand",
+            Limits {
+                instance_pool: 0,
+                ..fresh.clone()
+            },
+        ),
+        ("fresh-pooled", fresh.clone()),
+        (
+            "fresh-pooled-bounds-checks",
+            Limits {
+                pool_bounds_checks: true,
+                ..fresh
+            },
+        ),
+    ]
+}
+
 fn decide(c: &mut Criterion) {
     let req = request(240, 1.0);
     let mut group = c.benchmark_group("decide/target-tracking/240");
-    for (name, fresh) in [("reused", false), ("fresh", true)] {
-        let limits = Limits {
-            fresh_instance_per_call: fresh,
-            ..Limits::default()
-        };
+    for (name, limits) in modes() {
         let engine = Engine::new(limits).unwrap();
         let mut policy = engine.load("target-tracking", Params::new()).unwrap();
         group.bench_function(name, |b| b.iter(|| policy.decide(&req).unwrap()));
@@ -77,10 +101,16 @@ fn load(c: &mut Criterion) {
 
 fn threads(c: &mut Criterion) {
     const CALLS: u64 = 2000;
-    let engine = Engine::new(Limits::default()).unwrap();
     let mut group = c.benchmark_group("throughput/target-tracking/240");
     group.sample_size(10);
-    for threads in [1u64, 2] {
+    // Reused instances, and fresh ones from one pool that both threads share (guard pages, then
+    // bounds checks in code).
+    let [reused, _, pooled, checked] = modes();
+    for ((mode, limits), threads) in [reused, pooled, checked]
+        .into_iter()
+        .flat_map(|m| [(m.clone(), 1u64), (m, 2)])
+    {
+        let engine = Engine::new(limits).unwrap();
         // One policy and one workload per thread, as a host with one policy per workload has.
         let mut work: Vec<_> = (0..threads)
             .map(|t| {
@@ -89,7 +119,7 @@ fn threads(c: &mut Criterion) {
             })
             .collect();
         group.throughput(Throughput::Elements(CALLS * threads));
-        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+        group.bench_function(BenchmarkId::new(mode, threads), |b| {
             b.iter(|| {
                 std::thread::scope(|s| {
                     for (policy, req) in work.iter_mut() {
