@@ -36,17 +36,17 @@ pub struct Limits {
     pub fresh_instance_per_call: bool,
     /// Instance slots of the engine's pool, used when `fresh_instance_per_call` is on: wasmtime's
     /// pooling allocator then resets a used slot in place instead of mapping and unmapping
-    /// memory for every instance, several times cheaper. A slot is held only while a call (or a
-    /// load) runs, so this bounds calls at once per engine, not policies; one more fails with
-    /// `runtime`. Each slot reserves about 4 GiB of address space (not memory) for the engine's
-    /// life, and keeps up to [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched. 0
-    /// allocates every instance on demand. Reused instances (the default mode) are always
+    /// memory for every instance, about three times cheaper. A slot is held only while a call
+    /// (or a load) runs, so this bounds calls at once per engine, not policies; one more fails
+    /// with `runtime`. Each slot reserves about 4 GiB of address space (not memory) for the
+    /// engine's life, and keeps up to [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched.
+    /// 0 allocates every instance on demand. Reused instances (the default mode) are always
     /// allocated on demand: each policy holds one for its life, and a pool would cap how many
     /// policies an engine can load. Default 32.
     pub instance_pool: u32,
     /// With the instance pool, check memory bounds in the compiled code instead of with guard
     /// pages. A call that grows memory then costs no `mprotect` to grow it and none to reset the
-    /// slot (a trivial fresh-instance call: about 12 µs down to 7 µs on a 2-core VM), and a slot
+    /// slot (a trivial fresh-instance call: about 11 µs down to 7 µs on a 2-core VM), and a slot
     /// reserves only `memory_bytes` of address space; but policy code runs slower (about 13% on
     /// the predictive policy). Results are the same either way. Default false.
     pub pool_bounds_checks: bool,
