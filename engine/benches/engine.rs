@@ -1,5 +1,5 @@
 //! The engine's own costs (docs/performance.md): a trivial decide on a reused instance and on a
-//! fresh one (on demand, from the instance pool, from the pool with bounds checks in code),
+//! fresh one (on demand, from the instance pool, from the pool with guard pages),
 //! loading from bytes and from the disk cache, decisions on 1 and 2 threads (the 2-thread speed-up
 //! is the ratio of the two throughputs), and the MessagePack encoding of requests by window size.
 //! Short measurement times: these are for comparisons within one run, on whatever machine runs
@@ -50,9 +50,9 @@ fn modes() -> [(&'static str, Limits); 4] {
         ),
         ("fresh-pooled", fresh.clone()),
         (
-            "fresh-pooled-bounds-checks",
+            "fresh-pooled-guard-pages",
             Limits {
-                pool_bounds_checks: true,
+                pool_bounds_checks: false,
                 ..fresh
             },
         ),
@@ -103,10 +103,10 @@ fn threads(c: &mut Criterion) {
     const CALLS: u64 = 2000;
     let mut group = c.benchmark_group("throughput/target-tracking/240");
     group.sample_size(10);
-    // Reused instances, and fresh ones from one pool that both threads share (guard pages, then
-    // bounds checks in code).
-    let [reused, _, pooled, checked] = modes();
-    for ((mode, limits), threads) in [reused, pooled, checked]
+    // Reused instances, and fresh ones from one pool that both threads share (bounds checks in
+    // code, then guard pages).
+    let [reused, _, pooled, guarded] = modes();
+    for ((mode, limits), threads) in [reused, pooled, guarded]
         .into_iter()
         .flat_map(|m| [(m.clone(), 1u64), (m, 2)])
     {

@@ -26,7 +26,7 @@ fn request(values: &[f64]) -> Request {
 }
 
 /// Engines that must all behave alike, by name: reused instances, fresh ones on demand, fresh
-/// ones from the pool with guard pages, and with bounds checks in code.
+/// ones from the pool with bounds checks in code (the default), and with guard pages.
 fn engines() -> Vec<(&'static str, Engine)> {
     let fresh = Limits {
         fresh_instance_per_call: true,
@@ -43,9 +43,9 @@ fn engines() -> Vec<(&'static str, Engine)> {
         ),
         ("fresh pooled", fresh.clone()),
         (
-            "fresh pooled, bounds checks",
+            "fresh pooled, guard pages",
             Limits {
-                pool_bounds_checks: true,
+                pool_bounds_checks: false,
                 ..fresh
             },
         ),
