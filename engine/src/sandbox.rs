@@ -38,12 +38,12 @@ pub struct Limits {
     /// pooling allocator then resets a used slot in place instead of mapping and unmapping
     /// memory for every instance (a trivial fresh-instance call on a 2-core VM: 44 µs on demand,
     /// 7 µs pooled). A slot is held only while a call (or a load) runs, so this bounds calls at
-    /// once per engine, not policies; one more fails with `runtime`. Each slot reserves `memory_bytes` of address space (not memory; 4 GiB
-    /// without `pool_bounds_checks`) for the engine's life, and keeps up to
-    /// [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched. 0 allocates every instance on
-    /// demand. Reused instances (the default mode) are always allocated on demand: each policy
-    /// holds one for its life, and a pool would cap how many policies an engine can load.
-    /// Default 32.
+    /// once per engine, not policies; one more fails with `runtime`. Each slot reserves
+    /// `memory_bytes` of address space (not memory; 4 GiB without `pool_bounds_checks`) for the
+    /// engine's life, and keeps up to [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched.
+    /// 0 allocates every instance on demand. Reused instances (the default mode) are always
+    /// allocated on demand: each policy holds one for its life, and a pool would cap how many
+    /// policies an engine can load. Default 32.
     pub instance_pool: u32,
     /// With the instance pool, check memory bounds in the compiled code rather than with guard
     /// pages. Then nothing past a memory's size has to be made inaccessible: a fresh instance
