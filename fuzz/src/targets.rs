@@ -21,9 +21,21 @@ pub fn limits() -> Limits {
 }
 
 /// Decodes a request from MessagePack and from JSON; whatever decodes must encode again and
-/// come back the same.
+/// come back the same, and the fast decoder guests use must answer exactly as serde does.
 pub fn decode_request(data: &[u8]) {
-    if let Ok(request) = codec::from_msgpack::<Request>(data) {
+    let serde = codec::from_msgpack::<Request>(data);
+    let fast = codec::request_from_msgpack(data);
+    match (&serde, &fast) {
+        // Compared as encoded bytes: NaN payloads must match too, and NaN != NaN.
+        (Ok(a), Ok(b)) => assert_eq!(
+            codec::to_msgpack(a).expect("encodes"),
+            codec::to_msgpack(b).expect("encodes"),
+            "the fast decoder read another request than serde"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("serde and the fast decoder disagree: {serde:?} vs {fast:?}"),
+    }
+    if let Ok(request) = serde {
         msgpack_round_trip(&request);
     }
     if let Ok(text) = std::str::from_utf8(data) {
