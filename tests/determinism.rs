@@ -80,6 +80,29 @@ fn nans_from_arithmetic_are_canonical_on_every_call_and_instance() {
     }
 }
 
+/// `canonical_nans: false` trades that for speed: the CPU's own NaNs come through (on x86, a
+/// negative NaN from `0.0 / 0.0` and the signalling NaN's payload, quieted).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_canonical_nans_the_cpus_own_nans_come_through() {
+    let engine = Engine::new(Limits {
+        canonical_nans: false,
+        ..Limits::default()
+    })
+    .unwrap();
+    let mut policy = engine
+        .load_bytes("nan", NAN_POLICY.as_bytes(), Params::new())
+        .unwrap();
+    let d = policy
+        .decide(&request(&[1.0], 1.0, replicas(1, 1, 10)))
+        .unwrap();
+    assert_eq!(
+        nan_bits(&d),
+        [0xfff8_0000_0000_0000, 0x7ffc_0000_0000_0001],
+        "x86's default NaN, and the quieted signalling NaN with its payload"
+    );
+}
+
 /// Requests with gaps (NaN), ready times, and a day of a daily cycle, for the built-ins.
 fn requests() -> Vec<(&'static str, Request)> {
     let day: Vec<f64> = (0..1440)

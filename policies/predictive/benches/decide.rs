@@ -1,6 +1,7 @@
 //! One decision on 1-day and 7-day windows at 1-minute steps: the built-in `predictive` through
 //! the engine (wasm) against the same crate natively, with a refit every call and with the model
-//! cached in `state`. The native "codec" case adds the MessagePack round trip the wasm path pays.
+//! cached in `state`. The native "codec" case adds the MessagePack round trip the wasm path pays;
+//! "wasm-any-nans" runs with NaN canonicalisation off (`Limits::canonical_nans`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use leadtime::{Engine, Limits, Param, Params};
@@ -47,6 +48,12 @@ fn request(values: Vec<f64>, params: Params) -> Request {
 
 fn bench(c: &mut Criterion) {
     let engine = Engine::new(Limits::default()).unwrap();
+    // The sandbox's one float-speed trade: NaN canonicalisation off (Limits::canonical_nans).
+    let any_nans = Engine::new(Limits {
+        canonical_nans: false,
+        ..Limits::default()
+    })
+    .unwrap();
     let mut group = c.benchmark_group("predictive");
     for days in [1usize, 7] {
         for (mode, refit) in [("refit", 0.0), ("cached", 3600.0)] {
@@ -55,9 +62,14 @@ fn bench(c: &mut Criterion) {
             let req = request(series(days), params.clone());
             let id = |what: &str| BenchmarkId::new(format!("{what}/{mode}"), format!("{days}d"));
 
-            let mut policy = engine.load("predictive", params).unwrap();
+            let mut policy = engine.load("predictive", params.clone()).unwrap();
             policy.decide(&req).unwrap();
             group.bench_function(id("wasm"), |b| b.iter(|| policy.decide(&req).unwrap()));
+            let mut fast = any_nans.load("predictive", params.clone()).unwrap();
+            fast.decide(&req).unwrap();
+            group.bench_function(id("wasm-any-nans"), |b| {
+                b.iter(|| fast.decide(&req).unwrap())
+            });
 
             let first = decide(&req).unwrap();
             let mut warm = req.clone();
@@ -66,7 +78,7 @@ fn bench(c: &mut Criterion) {
             group.bench_function(id("native+codec"), |b| {
                 b.iter(|| {
                     let bytes = codec::to_msgpack(&warm).unwrap();
-                    let r: Request = codec::from_msgpack(&bytes).unwrap();
+                    let r: Request = codec::request_from_msgpack(&bytes).unwrap();
                     let out = decide(&r).unwrap();
                     let bytes = codec::to_msgpack(&out).unwrap();
                     codec::from_msgpack::<Response>(&bytes).unwrap()
