@@ -186,7 +186,9 @@ pub fn evaluate(
                 num(load)
             ),
             forecast: None,
-            model: None,
+            // Kept all the same: the next calls then skip the search until the refit is due,
+            // rather than searching a too-short window for a period on every call.
+            model: Some(model),
         }));
     }
 

@@ -138,6 +138,21 @@ fn short_history_says_so_and_acts_reactively() {
     assert_eq!(d.replicas, 4);
     assert!(d.reason.contains("under two periods"), "{}", d.reason);
     assert!(d.reason.contains("reactively"), "{}", d.reason);
+    // The next call, a minute later, reuses the search's answer from `state` instead of
+    // searching the window again: the same answer for a fraction of the work.
+    let first_fuel = d.fuel;
+    let mut later = values.clone();
+    later.push(60.0);
+    let d = policy
+        .decide(&request(&later[1..], 10.0, 4, T0 + 60_000))
+        .unwrap();
+    assert_eq!(d.replicas, 6);
+    assert!(d.reason.contains("under two periods"), "{}", d.reason);
+    assert!(
+        d.fuel * 3 < first_fuel,
+        "second call {} fuel, first {first_fuel}",
+        d.fuel
+    );
 }
 
 #[test]
