@@ -52,12 +52,12 @@ pub fn matched(results: &[PolicyResult], sweep: &[PolicyResult]) -> Vec<Matched>
     let mut out = Vec::new();
     for row in results.iter().filter(|r| r.policy != "oracle") {
         let mine = base(&row.policy);
-        let mut others: Vec<&str> = sweep
-            .iter()
-            .map(|r| base(&r.policy))
-            .filter(|p| *p != mine)
-            .collect();
-        others.dedup();
+        let mut others: Vec<&str> = Vec::new();
+        for p in sweep.iter().map(|r| base(&r.policy)) {
+            if p != mine && !others.contains(&p) {
+                others.push(p);
+            }
+        }
         for other in others {
             let curve: Vec<&PolicyResult> =
                 sweep.iter().filter(|r| base(&r.policy) == other).collect();
@@ -141,5 +141,18 @@ mod tests {
             m[1].against_under_provisioned_pct, None,
             "0.9 is below its curve"
         );
+        // A curve's rows need not be adjacent: each pair is still compared once.
+        let shuffled = [
+            sweep[2].clone(),
+            row("target-tracking headroom=0", 1.0, 3.0),
+            sweep[3].clone(),
+        ];
+        let again = matched(&results[..1], &shuffled);
+        assert_eq!(
+            again.len(),
+            2,
+            "hpa and target-tracking once each: {again:?}"
+        );
+        assert!(near(again[0].against_under_provisioned_pct, 11.0));
     }
 }
