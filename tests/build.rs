@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 /// (directory under tests/policies, crate name).
-const POLICIES: &[(&str, &str)] = &[("panics", "leadtime-test-policy-panics")];
+const POLICIES: &[(&str, &str)] = &[
+    ("panics", "leadtime-test-policy-panics"),
+    ("echo", "leadtime-test-policy-echo"),
+];
 
 fn main() {
     let tests_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
