@@ -1,6 +1,6 @@
 //! Cleaning a metric window: gaps filled, isolated outliers damped (a Hampel filter).
 
-use crate::stats::{select_quantile, small_median};
+use crate::stats::{self, select_quantile, small_median};
 
 /// Half-width of the Hampel window, in points: spikes up to this many points wide are damped.
 const HAMPEL_HALF: usize = 3;
@@ -90,7 +90,7 @@ pub fn clean_with(raw: &[f64], known: Option<f64>) -> Option<Cleaned> {
             let moving = 1.4826 * select_quantile(&mut steps, 0.5) / core::f64::consts::SQRT_2;
             let sigma = local.max(moving);
             // A flat series (sigma 0) still loses lone spikes; the floor keeps float noise in.
-            let scale = values.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            let scale = values.iter().fold(0.0, |a, v| stats::max(a, v.abs()));
             (HAMPEL_K * sigma).max(1e-9 * scale)
         }
     };

@@ -3,7 +3,7 @@
 //! cleaned window, cached in `state`, and applied to the latest values each call.
 
 use crate::period::Period;
-use crate::stats::{ls_slope, median, select_quantile, theil_sen};
+use crate::stats::{self, ls_slope, median, select_quantile, theil_sen};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -214,7 +214,7 @@ impl ErrorModel {
             errors.extend(origins.clone().map(|t| {
                 let level = (prefix[t + 1] - prefix[t + 1 - m]) / m as f64;
                 let central = level + ahead + season[t + h];
-                (x[t + h] - central, central.max(floor))
+                (x[t + h] - central, stats::max(floor, central))
             }));
             for relative in [false, true] {
                 scaled.clear();

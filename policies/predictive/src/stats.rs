@@ -20,8 +20,29 @@ pub fn select_quantile(v: &mut [f64], q: f64) -> f64 {
         return lo_val;
     }
     // The next order statistic is the smallest of the upper part.
-    let hi_val = above.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi_val = above.iter().copied().fold(f64::INFINITY, min);
     lo_val + frac * (hi_val - lo_val)
+}
+
+/// The smaller of `a` and `b`, `a` when `b` is NaN (`a` never is): `f64::min` without the call
+/// to a library `fmin` that wasm32 makes of it (wasm's own `f64.min` treats NaN differently).
+#[inline(always)]
+pub fn min(a: f64, b: f64) -> f64 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+
+/// The larger of `a` and `b`, `a` when `b` is NaN (`a` never is): see [`min`].
+#[inline(always)]
+pub fn max(a: f64, b: f64) -> f64 {
+    if b > a {
+        b
+    } else {
+        a
+    }
 }
 
 /// Median of at most 8 values without allocating or branching on the data: Batcher's odd–even
