@@ -24,28 +24,82 @@ const SNAP_SHARE: f64 = 0.03;
 /// Autocorrelation a lag may give up against the peak and still be taken for it.
 const NEAR: f64 = 0.05;
 
-/// A transform length with its forward and inverse transforms.
-type Transforms = (usize, Radix4<f64>, Radix4<f64>);
+/// What the transforms of real series of one length (a power of two, at least 2) need: complex
+/// transforms of half the length, and the twiddles `e^(-2πik/len)`, k = 0..=len/2, that split
+/// a half-length transform into the full one and join it back.
+struct RealTransforms {
+    len: usize,
+    forward: Radix4<f64>,
+    inverse: Radix4<f64>,
+    twiddles: Vec<Complex<f64>>,
+}
+
+impl RealTransforms {
+    fn new(len: usize) -> RealTransforms {
+        let half = len / 2;
+        RealTransforms {
+            len,
+            forward: Radix4::new(half, FftDirection::Forward),
+            inverse: Radix4::new(half, FftDirection::Inverse),
+            twiddles: (0..=half)
+                .map(|k| {
+                    let (sin, cos) = (-std::f64::consts::TAU * k as f64 / len as f64).sin_cos();
+                    Complex::new(cos, sin)
+                })
+                .collect(),
+        }
+    }
+}
 
 thread_local! {
     // The last transforms built (twiddle factors: thousands of sines and cosines, which wasm
     // computes in software), kept for the instance's life: the window length rarely changes.
-    static TRANSFORMS: RefCell<Option<Transforms>> =
-        const { RefCell::new(None) };
+    static TRANSFORMS: RefCell<Option<RealTransforms>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the forward and inverse transforms of length `len` (a power of two).
-fn with_transforms<R>(len: usize, f: impl FnOnce(&Radix4<f64>, &Radix4<f64>) -> R) -> R {
+/// The circular autocovariance of `y` zero-padded to `len` (a power of two, at least 2 and at
+/// least `y.len()`), unnormalised: `r[k] = Σ y[i] y[(i + k) mod len]` for k = 0..=`max_lag`.
+///
+/// It is the inverse transform of the power spectrum. A real series of length `len` is
+/// transformed as a complex one of half the length (even points real, odd imaginary) and split
+/// apart after; the spectrum, real and even, goes back the same way. Half the arithmetic of
+/// complex transforms of the full length, and only rustfft's power-of-two algorithm: its
+/// general planner would put five times the code into the module.
+fn circular_autocovariance(y: &[f64], len: usize, max_lag: usize) -> Vec<f64> {
+    let half = len / 2;
     TRANSFORMS.with_borrow_mut(|cache| {
-        if cache.as_ref().is_none_or(|(n, _, _)| *n != len) {
-            *cache = Some((
-                len,
-                Radix4::new(len, FftDirection::Forward),
-                Radix4::new(len, FftDirection::Inverse),
-            ));
+        if cache.as_ref().is_none_or(|t| t.len != len) {
+            *cache = Some(RealTransforms::new(len));
         }
-        let (_, fwd, inv) = cache.as_ref().expect("filled above");
-        f(fwd, inv)
+        let t = cache.as_ref().expect("filled above");
+        let mut z = vec![Complex::new(0.0, 0.0); half];
+        for (z, pair) in z.iter_mut().zip(y.chunks(2)) {
+            *z = Complex::new(pair[0], pair.get(1).copied().unwrap_or(0.0));
+        }
+        t.forward.process(&mut z);
+        // The full transform X[k], k = 0..=half, from the transforms of the even points (e) and
+        // of the odd ones (o), which z's holds as e + io; then its power |X[k]|².
+        let power: Vec<f64> = (0..=half)
+            .map(|k| {
+                let a = z[k % half];
+                let b = z[(half - k) % half].conj();
+                let even = (a + b) * 0.5;
+                let odd = (a - b) * Complex::new(0.0, -0.5);
+                (even + t.twiddles[k] * odd).norm_sqr()
+            })
+            .collect();
+        // Back: the even lags are the half-length inverse of P[k] + P[k + half], the odd ones of
+        // (P[k] - P[k + half]) e^(2πik/len); both are real, so one transform carries the two.
+        // The spectrum is even: P[k + half] = P[half - k].
+        for (k, z) in z.iter_mut().enumerate() {
+            let (lo, hi) = (power[k], power[half - k]);
+            let odd = t.twiddles[k].conj() * (lo - hi);
+            *z = Complex::new(lo + hi - odd.im, odd.re);
+        }
+        t.inverse.process(&mut z);
+        (0..=max_lag)
+            .map(|k| if k % 2 == 0 { z[k / 2].re } else { z[k / 2].im })
+            .collect()
     })
 }
 
@@ -74,17 +128,17 @@ pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
     let mean = x.iter().sum::<f64>() / n as f64;
     // Zero padding to n + max_lag keeps the circular correlation from wrapping onto the lags.
     let len = (n + max_lag + 1).next_power_of_two();
-    let mut buf = vec![Complex::new(0.0, 0.0); len];
+    let mut y = Vec::with_capacity(n);
     let mut sums = Vec::with_capacity(n + 1);
     let mut squares = Vec::with_capacity(n + 1);
     let (mut s, mut q) = (0.0, 0.0);
     sums.push(0.0);
     squares.push(0.0);
-    for (b, v) in buf.iter_mut().zip(x) {
-        let y = v - mean;
-        b.re = y;
-        s += y;
-        q += y * y;
+    for v in x {
+        let d = v - mean;
+        y.push(d);
+        s += d;
+        q += d * d;
         sums.push(s);
         squares.push(q);
     }
@@ -92,23 +146,14 @@ pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
         // A constant series: nothing repeats.
         return acf;
     }
-    // The autocovariance is the inverse transform of the power spectrum. A complex transform
-    // of a real series does twice the arithmetic of a real one, but rustfft's power-of-two
-    // algorithm alone is a fifth of the code its general planner pulls into the module.
-    with_transforms(len, |fwd, inv| {
-        fwd.process(&mut buf);
-        for c in buf.iter_mut() {
-            *c = Complex::new(c.norm_sqr(), 0.0);
-        }
-        inv.process(&mut buf);
-    });
+    let products = circular_autocovariance(&y, len, max_lag);
     // The inverse transform is unnormalised.
     let scale = 1.0 / len as f64;
     for (k, r) in acf.iter_mut().enumerate().skip(1) {
         let nk = (n - k) as f64;
         let (sa, sb) = (sums[n - k], sums[n] - sums[k]);
         let (qa, qb) = (squares[n - k], squares[n] - squares[k]);
-        let cov = buf[k].re * scale - sa * sb / nk;
+        let cov = products[k] * scale - sa * sb / nk;
         let va = qa - sa * sa / nk;
         let vb = qb - sb * sb / nk;
         let d = (va * vb).sqrt();
@@ -221,4 +266,58 @@ fn vertex(acf: &[f64], centre: usize, half: usize) -> f64 {
         return centre as f64;
     }
     centre as f64 + (-b / (2.0 * c)).clamp(-(half as f64), half as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Pearson correlation of `x[..n-k]` with `x[k..]`, summed directly.
+    fn pearson_at(x: &[f64], k: usize) -> f64 {
+        let (a, b) = (&x[..x.len() - k], &x[k..]);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (ma, mb) = (mean(a), mean(b));
+        let cov: f64 = a.iter().zip(b).map(|(p, q)| (p - ma) * (q - mb)).sum();
+        let va: f64 = a.iter().map(|p| (p - ma) * (p - ma)).sum();
+        let vb: f64 = b.iter().map(|q| (q - mb) * (q - mb)).sum();
+        if va * vb > 0.0 {
+            (cov / (va * vb).sqrt()).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    #[test]
+    fn the_transformed_autocorrelation_is_the_directly_summed_one() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut noise = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        // Odd and even lengths, and maximum lags that make every padded length from 4 up.
+        for (n, max_lag) in [
+            (3, 1),
+            (4, 2),
+            (5, 3),
+            (6, 1),
+            (17, 8),
+            (100, 50),
+            (1441, 720),
+        ] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| 10.0 + (i as f64 * 0.7).sin() + noise())
+                .collect();
+            let acf = autocorrelation(&x, max_lag);
+            assert_eq!(acf.len(), max_lag.min(n - 2) + 1, "n {n}");
+            for (k, r) in acf.iter().enumerate().skip(1) {
+                let want = pearson_at(&x, k);
+                assert!(
+                    (r - want).abs() < 1e-9,
+                    "n {n}, lag {k}: {r} against {want}"
+                );
+            }
+        }
+    }
 }
