@@ -3,7 +3,7 @@
 //! cleaned window, cached in `state`, and applied to the latest values each call.
 
 use crate::period::Period;
-use crate::stats::{self, ls_slope, median, select_quantile, theil_sen};
+use crate::stats::{self, ls_slope, median, select_quantile, small_median, theil_sen};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +90,18 @@ impl Model {
             }
         };
         let anchor_ms = spec.end_ms - (n as i64 - 1 - start as i64) * spec.interval_ms;
-        let phase = |i: usize| (i as i64 - start as i64).rem_euclid(lag.max(1) as i64) as usize;
         let season: Vec<f64> = if lag == 0 {
             vec![0.0; n]
         } else {
-            (0..n).map(|i| profile[phase(i)]).collect()
+            // Phase 0 is at `start`: the profile, cycled, from the phase of the first point.
+            let first = (lag - start % lag) % lag;
+            profile
+                .iter()
+                .cycle()
+                .skip(first)
+                .take(n)
+                .copied()
+                .collect()
         };
         let mean_abs = x.iter().map(|v| v.abs()).sum::<f64>() / n.max(1) as f64;
         let scale_floor = (SCALE_FLOOR_SHARE * mean_abs).max(f64::MIN_POSITIVE);
@@ -208,13 +215,19 @@ impl ErrorModel {
         let mut best_excess = f64::INFINITY;
         let mut errors = Vec::with_capacity(origins.len());
         let mut scaled = Vec::with_capacity(origins.len());
+        let count = origins.len() as f64;
         for m in LEVEL_CANDIDATES.into_iter().filter(|&m| m <= widest) {
             let ahead = slope * ((m as f64 - 1.0) / 2.0 + h as f64);
+            let per_point = 1.0 / m as f64;
+            let (mut error_sum, mut scale_sum) = (0.0, 0.0);
             errors.clear();
             errors.extend(origins.clone().map(|t| {
-                let level = (prefix[t + 1] - prefix[t + 1 - m]) / m as f64;
+                let level = (prefix[t + 1] - prefix[t + 1 - m]) * per_point;
                 let central = level + ahead + season[t + h];
-                (x[t + h] - central, stats::max(floor, central))
+                let (e, s) = (x[t + h] - central, stats::max(floor, central));
+                error_sum += e;
+                scale_sum += s;
+                (e, s)
             }));
             for relative in [false, true] {
                 scaled.clear();
@@ -224,11 +237,9 @@ impl ErrorModel {
                         .map(|&(e, s)| if relative { e / s } else { e }),
                 );
                 let margin = select_quantile(&mut scaled, q);
-                let excess = errors
-                    .iter()
-                    .map(|&(e, s)| margin * if relative { s } else { 1.0 } - e)
-                    .sum::<f64>()
-                    / errors.len() as f64;
+                // The mean of margin × scale − error.
+                let scale = if relative { scale_sum } else { count };
+                let excess = (margin * scale - error_sum) / count;
                 if excess < best_excess {
                     best_excess = excess;
                     best = ErrorModel {
@@ -260,7 +271,12 @@ fn seasonal_profile(x: &[f64], lag: usize) -> (Vec<f64>, f64, usize) {
             for (c, (row, mean)) in column.iter_mut().zip(cycles.outer_iter().zip(means)) {
                 *c = row[j] - mean - slope * (j as f64 - mid);
             }
-            median(&mut column)
+            // Up to 8 cycles (a week of days) the sorting network is several times faster.
+            if k <= 8 {
+                small_median(&column)
+            } else {
+                median(&mut column)
+            }
         })
         .collect();
     // A light circular running median (±lag/288: 5 minutes of a day) against per-phase noise;
