@@ -100,7 +100,7 @@ fn load(c: &mut Criterion) {
 }
 
 fn threads(c: &mut Criterion) {
-    const CALLS: u64 = 2000;
+    const CALLS: u64 = 10_000;
     let mut group = c.benchmark_group("throughput/target-tracking/240");
     group.sample_size(10);
     // Reused instances, and fresh ones from one pool that both threads share (bounds checks in

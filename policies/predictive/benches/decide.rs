@@ -136,9 +136,11 @@ fn ratios() {
     }
 }
 
-/// The native path with the MessagePack round trip the wasm path pays.
+/// The native path with the MessagePack round trip the wasm path pays, the request encoded as
+/// the engine encodes it.
 fn native_with_codec(req: &Request) -> Response {
-    let bytes = codec::to_msgpack(req).unwrap();
+    let mut bytes = Vec::new();
+    codec::request_to_msgpack_into(req, None, None, &mut bytes).unwrap();
     let r: Request = codec::request_from_msgpack(&bytes).unwrap();
     let out = decide(&r).unwrap();
     let bytes = codec::to_msgpack(&out).unwrap();
