@@ -28,8 +28,8 @@ pub struct Policy {
     state: Option<Vec<u8>>,
     last_logs: Vec<LogLine>,
     last_fuel: u64,
-    /// The encoded request, kept to reuse its allocation.
-    payload: Vec<u8>,
+    /// The request encoded but its windows' values, kept to reuse its allocations.
+    frame: codec::RequestFrame,
 }
 
 /// The ABI's exports, looked up by name once per module rather than once per instance.
@@ -97,7 +97,7 @@ impl Policy {
             state: None,
             last_logs: Vec::new(),
             last_fuel: 0,
-            payload: Vec::new(),
+            frame: codec::RequestFrame::default(),
         };
         // Instantiate now, so that a bad start function, ABI version or params fail the load
         // rather than the first decision. A fresh-per-call policy lets the instance go: it would
@@ -153,11 +153,12 @@ impl Policy {
             None => self.state.as_deref(),
             Some(_) => None,
         };
-        let mut payload = std::mem::take(&mut self.payload);
-        codec::request_to_msgpack_into(request, params, state, &mut payload)
+        let mut frame = std::mem::take(&mut self.frame);
+        frame
+            .encode(request, params, state)
             .map_err(|e| Error::BadRequest(format!("request does not encode: {e}")))?;
-        let result = self.call(&payload);
-        self.payload = payload;
+        let result = self.call(&frame, request);
+        self.frame = frame;
         if result.is_err() || self.limits.fresh_instance_per_call {
             self.live = None;
         }
@@ -169,7 +170,7 @@ impl Policy {
     }
 
     /// One `leadtime_decide` call on a live instance; the raw response, decoded.
-    fn call(&mut self, payload: &[u8]) -> Result<Response> {
+    fn call(&mut self, frame: &codec::RequestFrame, request: &Request) -> Result<Response> {
         if self.live.is_none() {
             self.live = Some(self.instantiate()?);
         }
@@ -178,7 +179,7 @@ impl Policy {
         live.store
             .set_fuel(self.limits.fuel_per_call)
             .map_err(|e| Error::Runtime(e.to_string()))?;
-        let result = invoke(live, payload, self.limits.response_bytes);
+        let result = invoke(live, frame, request, self.limits.response_bytes);
         let fuel_left = live.store.get_fuel().unwrap_or(0);
         self.last_fuel = self.limits.fuel_per_call.saturating_sub(fuel_left);
         // Classify before taking the logs: a trap's detail is the policy's last error line
@@ -321,7 +322,15 @@ enum Fail {
 
 /// Copies `payload` into a buffer from `leadtime_alloc`; returns the buffer's (ptr, len).
 fn write_payload(live: &mut Live, payload: &[u8]) -> Result<(i32, i32), Fail> {
-    let len = i32::try_from(payload.len())
+    let (ptr, len, buffer) = alloc_buffer(live, payload.len())?;
+    buffer.copy_from_slice(payload);
+    Ok((ptr, len))
+}
+
+/// A buffer of `len` bytes from `leadtime_alloc`: its (ptr, len) and the bytes, in the policy's
+/// memory.
+fn alloc_buffer(live: &mut Live, len: usize) -> Result<(i32, i32, &mut [u8]), Fail> {
+    let len = i32::try_from(len)
         .map_err(|_| Fail::Host(Error::BadRequest("payload over 2 GiB".into())))?;
     let ptr = live.alloc.call(&mut live.store, len).map_err(Fail::Wasm)?;
     let data = live.memory.data_mut(&mut live.store);
@@ -332,14 +341,21 @@ fn write_payload(live: &mut Live, payload: &[u8]) -> Result<(i32, i32), Fail> {
             ptr as u32
         )))
     })?;
-    data[range].copy_from_slice(payload);
-    Ok((ptr, len))
+    Ok((ptr, len, &mut data[range]))
 }
 
-/// Writes the request, calls `leadtime_decide`, and decodes the response where it lies in the
-/// policy's memory.
-fn invoke(live: &mut Live, payload: &[u8], cap: usize) -> Result<Response, Fail> {
-    let (ptr, len) = write_payload(live, payload)?;
+/// Writes the request straight into the policy's memory, calls `leadtime_decide`, and decodes
+/// the response where it lies there.
+fn invoke(
+    live: &mut Live,
+    frame: &codec::RequestFrame,
+    request: &Request,
+    cap: usize,
+) -> Result<Response, Fail> {
+    let (ptr, len, buffer) = alloc_buffer(live, frame.len())?;
+    frame
+        .write(request, buffer)
+        .map_err(|e| Fail::Host(Error::BadRequest(format!("request does not encode: {e}"))))?;
     let packed = live
         .decide
         .call(&mut live.store, (ptr, len))

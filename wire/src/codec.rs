@@ -59,36 +59,108 @@ pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, CodecError> {
 
 /// Encodes `request` as MessagePack into `out` (cleared first), with `params` and `state` in
 /// place of the request's own when given; the bytes are `to_msgpack`'s for the request it makes.
-///
-/// The host's side of every call, so it takes no copy of the (possibly large) metric windows,
-/// and writes them itself: nine bytes a value into space reserved once. Serde's writer reloads
-/// and stores the buffer's length twice a value: 2.7 times slower, and in some processes on a
-/// shared VM nine times, those reloads waiting on the stores before them for the whole run.
-/// A field added to `Request` or `Metric` must be added here too:
-/// `requests_encode_as_serde_encodes_them` fails until it is.
 pub fn request_to_msgpack_into(
     request: &crate::Request,
     params: Option<&crate::Params>,
     state: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
+    let mut frame = RequestFrame::default();
+    frame.encode(request, params, state)?;
     out.clear();
-    let state = state.or(request.state.as_deref());
-    let mut ser = rmp_serde::Serializer::new(out).with_struct_map();
-    // `Request`'s fields in its order; `state` is skipped when absent.
-    rmp::encode::write_map_len(ser.get_mut(), if state.is_some() { 8 } else { 7 })
-        .map_err(encode_error)?;
-    field(&mut ser, "abi_version", &request.abi_version)?;
-    field(&mut ser, "now", &request.now)?;
-    field(&mut ser, "workload", &request.workload)?;
-    field(&mut ser, "replicas", &request.replicas)?;
-    write_metrics(ser.get_mut(), &request.metrics)?;
-    field(&mut ser, "ready_times", &request.ready_times)?;
-    field(&mut ser, "params", params.unwrap_or(&request.params))?;
-    if let Some(state) = state {
-        field(&mut ser, "state", serde_bytes::Bytes::new(state))?;
+    out.resize(frame.len(), 0);
+    frame.write(request, out)
+}
+
+/// A request encoded all but its metric windows' values, which [`RequestFrame::write`] puts
+/// where the bytes finally go: for a host, straight into the buffer the policy allocated, so the
+/// bulk of a request is written once and never copied.
+///
+/// Serde writes the rest; the values are written here, nine bytes each into space reserved once.
+/// (Serde's writer reloads and stores the buffer's length twice a value: 2.7 times slower, and
+/// in some processes on a shared VM nine times, those reloads waiting on the stores before them
+/// for the whole run.) A field added to `Request` or `Metric` must be added here too:
+/// `requests_encode_as_serde_encodes_them` fails until it is.
+#[derive(Debug, Default)]
+pub struct RequestFrame {
+    /// Everything but the values.
+    envelope: Vec<u8>,
+    /// Where each window's values go: (offset in `envelope`, metric index, value count).
+    windows: Vec<(usize, usize, usize)>,
+}
+
+impl RequestFrame {
+    /// Encodes `request` but its windows' values, with `params` and `state` in place of the
+    /// request's own when given; replaces what the frame held.
+    pub fn encode(
+        &mut self,
+        request: &crate::Request,
+        params: Option<&crate::Params>,
+        state: Option<&[u8]>,
+    ) -> Result<(), CodecError> {
+        self.envelope.clear();
+        self.windows.clear();
+        let state = state.or(request.state.as_deref());
+        let mut ser = rmp_serde::Serializer::new(&mut self.envelope).with_struct_map();
+        // `Request`'s fields in its order; `state` is skipped when absent.
+        rmp::encode::write_map_len(ser.get_mut(), if state.is_some() { 8 } else { 7 })
+            .map_err(encode_error)?;
+        field(&mut ser, "abi_version", &request.abi_version)?;
+        field(&mut ser, "now", &request.now)?;
+        field(&mut ser, "workload", &request.workload)?;
+        field(&mut ser, "replicas", &request.replicas)?;
+        write_metrics(ser.get_mut(), &request.metrics, &mut self.windows)?;
+        field(&mut ser, "ready_times", &request.ready_times)?;
+        field(&mut ser, "params", params.unwrap_or(&request.params))?;
+        if let Some(state) = state {
+            field(&mut ser, "state", serde_bytes::Bytes::new(state))?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The length of the whole encoding.
+    pub fn len(&self) -> usize {
+        self.envelope.len() + self.windows.iter().map(|w| 9 * w.2).sum::<usize>()
+    }
+
+    /// Whether nothing is encoded yet.
+    pub fn is_empty(&self) -> bool {
+        self.envelope.is_empty()
+    }
+
+    /// Writes the whole encoding into `out`, which must be [`RequestFrame::len`] bytes, taking
+    /// the values from `request`: the one the frame was encoded from.
+    pub fn write(&self, request: &crate::Request, out: &mut [u8]) -> Result<(), CodecError> {
+        if out.len() != self.len() {
+            return Err(CodecError(format!(
+                "{} bytes to write a request of {}",
+                out.len(),
+                self.len()
+            )));
+        }
+        let (mut from, mut to) = (0, 0);
+        for &(at, metric, count) in &self.windows {
+            let values = match request.metrics.get(metric) {
+                Some(m) if m.values.len() == count => &m.values,
+                _ => {
+                    return Err(CodecError(
+                        "the request changed since it was encoded".into(),
+                    ))
+                }
+            };
+            out[to..to + at - from].copy_from_slice(&self.envelope[from..at]);
+            to += at - from;
+            // Each value as serde writes an f64: the float64 marker, then the bits big-endian.
+            for (slot, v) in out[to..to + 9 * count].chunks_exact_mut(9).zip(values) {
+                slot[0] = rmp::Marker::F64.to_u8();
+                slot[1..].copy_from_slice(&v.to_be_bytes());
+            }
+            to += 9 * count;
+            from = at;
+        }
+        out[to..].copy_from_slice(&self.envelope[from..]);
+        Ok(())
+    }
 }
 
 /// One field of a struct map: its name, then its value as serde writes it.
@@ -101,15 +173,17 @@ fn field<W: std::io::Write, C: rmp_serde::config::SerializerConfig, T: Serialize
     value.serialize(ser).map_err(|e| CodecError(e.to_string()))
 }
 
-/// The `metrics` field as the derived `Serialize` of `Metric` writes it.
-fn write_metrics<W: std::io::Write + AsMut<Vec<u8>>>(
+/// The `metrics` field as the derived `Serialize` of `Metric` writes it, but each window's
+/// values, whose place (offset, metric, count) goes to `windows`.
+fn write_metrics<W: std::io::Write + AsRef<Vec<u8>>>(
     out: &mut W,
     metrics: &[crate::Metric],
+    windows: &mut Vec<(usize, usize, usize)>,
 ) -> Result<(), CodecError> {
     use rmp::encode;
     encode::write_str(out, "metrics").map_err(encode_error)?;
     encode::write_array_len(out, length(metrics.len())?).map_err(encode_error)?;
-    for m in metrics {
+    for (i, m) in metrics.iter().enumerate() {
         encode::write_map_len(out, 5).map_err(encode_error)?;
         encode::write_str(out, "name").map_err(encode_error)?;
         encode::write_str(out, &m.name).map_err(encode_error)?;
@@ -121,14 +195,7 @@ fn write_metrics<W: std::io::Write + AsMut<Vec<u8>>>(
         encode::write_sint(out, m.end).map_err(encode_error)?;
         encode::write_str(out, "values").map_err(encode_error)?;
         encode::write_array_len(out, length(m.values.len())?).map_err(encode_error)?;
-        // Each value as serde writes an f64: the float64 marker, then the bits big-endian.
-        let out = out.as_mut();
-        let start = out.len();
-        out.resize(start + 9 * m.values.len(), 0);
-        for (slot, v) in out[start..].chunks_exact_mut(9).zip(&m.values) {
-            slot[0] = rmp::Marker::F64.to_u8();
-            slot[1..].copy_from_slice(&v.to_be_bytes());
-        }
+        windows.push((out.as_ref().len(), i, m.values.len()));
     }
     Ok(())
 }
@@ -245,6 +312,22 @@ mod tests {
                 "case {case}, windows {lengths:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_frame_refuses_a_wrong_buffer_or_another_request() {
+        let req = request(None);
+        let mut frame = RequestFrame::default();
+        frame.encode(&req, None, None).unwrap();
+        let mut out = vec![0; frame.len() + 1];
+        let err = frame.write(&req, &mut out).unwrap_err();
+        assert!(err.0.contains("bytes to write a request of"), "{err}");
+        let mut other = req.clone();
+        other.metrics[0].values.push(1.0);
+        let err = frame.write(&other, &mut out[1..]).unwrap_err();
+        assert!(err.0.contains("changed since it was encoded"), "{err}");
+        frame.write(&req, &mut out[1..]).unwrap();
+        assert_eq!(out[1..], to_msgpack(&req).unwrap());
     }
 
     #[test]
