@@ -146,8 +146,9 @@ impl Policy {
     /// clamped to `[min, max]`. On any error the instance is replaced before the next call.
     pub fn decide(&mut self, request: &Request) -> Result<Decision> {
         guard::check_request(&request.replicas)?;
-        // The policy's own params and last state go out when the request carries none; encoded
-        // by reference into a reused buffer, since windows can hold tens of thousands of points.
+        // The policy's own params and last state go out when the request carries none. Windows
+        // can hold tens of thousands of points: the frame takes them by reference, and they are
+        // written once, into the policy's memory (`invoke`).
         let params = (request.params.is_empty() && !self.params.is_empty()).then_some(&self.params);
         let state = match request.state {
             None => self.state.as_deref(),
