@@ -17,6 +17,7 @@ use leadtime_guest::{codec, export_policy, Forecast, Metric, Params, Request, Re
 use model::{FitSpec, Model};
 use params::Settings;
 use serde::{Deserialize, Serialize};
+use std::fmt::{self, Write};
 
 const DAY: f64 = 86_400.0;
 /// Longest forecast a response carries, in points.
@@ -73,19 +74,41 @@ fn pods(load: f64, target: f64, headroom: f64) -> u32 {
 
 /// A duration for people: `1d2h`, `5m15s`, `45s`.
 pub fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    let parts = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")];
-    let text: String = parts
-        .iter()
-        .filter(|(v, _)| *v > 0)
-        .take(2)
-        .map(|(v, u)| format!("{v}{u}"))
-        .collect();
-    if text.is_empty() {
-        "0s".into()
-    } else {
-        text
+    Span(seconds).to_string()
+}
+
+/// Seconds shown as a duration for people (see [`duration`]), written where it is formatted:
+/// a reason holds several, and a `String` for each would be an allocation each.
+#[derive(Debug, Clone, Copy)]
+pub struct Span(pub f64);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.max(0.0).round() as u64;
+        let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+        let parts = [(d, 'd'), (h, 'h'), (m, 'm'), (sec, 's')];
+        let mut shown = parts.iter().filter(|(v, _)| *v > 0).take(2).peekable();
+        if shown.peek().is_none() {
+            return f.write_str("0s");
+        }
+        shown.try_for_each(|(v, unit)| write!(f, "{v}{unit}"))
+    }
+}
+
+/// A number for people: 3 significant digits or whole.
+#[derive(Debug, Clone, Copy)]
+struct Num(f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v.abs() >= 100.0 {
+            write!(f, "{v:.0}")
+        } else if v.abs() >= 10.0 {
+            write!(f, "{v:.1}")
+        } else {
+            write!(f, "{v:.2}")
+        }
     }
 }
 
@@ -110,20 +133,20 @@ fn horizon(req: &Request, s: &Settings, prev: Option<&State>) -> Horizon {
         seconds: lead + decision,
         source: format!(
             "{} ({lead_src} {} + {decision_src} {})",
-            duration(lead + decision),
-            duration(lead),
-            duration(decision)
+            Span(lead + decision),
+            Span(lead),
+            Span(decision)
         ),
     }
 }
 
-/// The policy's answer for one metric. `cached` is the model from the last call, if any.
+/// The policy's answer for one metric. `cached` is its model from the last call, if any.
 pub fn evaluate(
     req: &Request,
     m: &Metric,
     s: &Settings,
     h: &Horizon,
-    cached: Option<&Model>,
+    cached: Option<Model>,
 ) -> Result<Option<Outcome>, String> {
     if !(m.target_per_pod.is_finite() && m.target_per_pod > 0.0) {
         return Err(format!(
@@ -163,7 +186,7 @@ pub fn evaluate(
                 .len()
                 .saturating_sub(c.level_points + clean::TAIL_MARGIN)..];
             match clean::clean_with(tail, Some(c.outlier_threshold)) {
-                Some(t) => (c.clone(), t.values, String::new()),
+                Some(t) => (c, t.values, String::new()),
                 None => fit(raw, interval_ms, horizon_points, s, req.now, m.end)?,
             }
         }
@@ -181,9 +204,9 @@ pub fn evaluate(
                 "{}: {} of history is under two periods ({} needed to learn a daily cycle), \
                  no shorter period found: acting reactively, {reactive} pods for load {}",
                 m.name,
-                duration(span),
-                duration(need),
-                num(load)
+                Span(span),
+                Span(need),
+                Num(load)
             ),
             forecast: None,
             // Kept all the same: the next calls then skip the search until the refit is due,
@@ -200,26 +223,10 @@ pub fn evaluate(
     let peak = central[peak_at];
     let proactive = pods(upper, m.target_per_pod, s.headroom);
     let mut predictive = proactive.max(reactive);
-    let mut notes = Vec::new();
-    if predictive < req.replicas.current {
-        if s.scale_down {
-            notes.push(format!(
-                "scaling down: the forecast stays within {predictive} pods over the horizon"
-            ));
-        } else {
-            predictive = req.replicas.current;
-            notes.push("scale_down=false: holding current".to_string());
-        }
+    let down = predictive < req.replicas.current;
+    if down && !s.scale_down {
+        predictive = req.replicas.current;
     }
-    let period = if model.lag == 0 {
-        "no period found (level and trend)".to_string()
-    } else {
-        format!(
-            "period {} (confidence {:.2})",
-            duration(model.period_points * interval_s),
-            model.confidence
-        )
-    };
     let winner = if proactive > reactive {
         "proactive won"
     } else if proactive == reactive {
@@ -227,27 +234,43 @@ pub fn evaluate(
     } else {
         "reactive won"
     };
-    let mut reason = format!(
-        "{}: {period}; horizon {}; proactive {proactive} pods (forecast peak {} in {} + q{} \
-         margin {}, {} errors, level over {} points), reactive {reactive} pods (load {}): \
-         {winner}",
-        m.name,
+    // One buffer for the whole reason, written on every call (writing to a String cannot fail).
+    let mut reason = String::with_capacity(320);
+    let _ = write!(reason, "{}: ", m.name);
+    let _ = if model.lag == 0 {
+        write!(reason, "no period found (level and trend)")
+    } else {
+        write!(
+            reason,
+            "period {} (confidence {:.2})",
+            Span(model.period_points * interval_s),
+            model.confidence
+        )
+    };
+    let _ = write!(
+        reason,
+        "; horizon {}; proactive {proactive} pods (forecast peak {} in {} + q{} margin {}, {} \
+         errors, level over {} points), reactive {reactive} pods (load {}): {winner}",
         h.source,
-        num(peak),
-        duration((peak_at + 1) as f64 * interval_s - (req.now - m.end) as f64 / 1000.0),
+        Num(peak),
+        Span((peak_at + 1) as f64 * interval_s - (req.now - m.end) as f64 / 1000.0),
         s.quantile * 100.0,
-        num(upper - peak),
+        Num(upper - peak),
         if model.relative {
             "relative"
         } else {
             "absolute"
         },
         model.level_points,
-        num(load)
+        Num(load)
     );
-    for n in notes {
-        reason.push_str("; ");
-        reason.push_str(&n);
+    if down && s.scale_down {
+        let _ = write!(
+            reason,
+            "; scaling down: the forecast stays within {predictive} pods over the horizon"
+        );
+    } else if down {
+        reason.push_str("; scale_down=false: holding current");
     }
     reason.push_str(&cleaning);
     Ok(Some(Outcome {
@@ -262,17 +285,6 @@ pub fn evaluate(
         }),
         model: Some(model),
     }))
-}
-
-/// A number for people: 3 significant digits or whole.
-fn num(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
 }
 
 /// Cleans and fits the whole window; returns the model, the cleaned values and a note.
@@ -316,7 +328,7 @@ fn fit(
 /// The policy: see the crate docs.
 pub fn decide(req: &Request) -> Result<Response, String> {
     let s = Settings::from_params(&req.params)?;
-    let prev: Option<State> = req
+    let mut prev: Option<State> = req
         .state
         .as_deref()
         .and_then(|b| codec::from_msgpack::<State>(b).ok());
@@ -327,10 +339,12 @@ pub fn decide(req: &Request) -> Result<Response, String> {
         models: Vec::new(),
     };
     for m in &req.metrics {
-        let cached = prev
-            .as_ref()
-            .and_then(|p| p.models.iter().find(|(n, _)| *n == m.name))
-            .map(|(_, model)| model);
+        // Taken, not copied (a profile can be 10,000 values); metrics of one name take their
+        // models in order.
+        let cached = prev.as_mut().and_then(|p| {
+            let i = p.models.iter().position(|(n, _)| *n == m.name)?;
+            Some(p.models.remove(i).1)
+        });
         let Some(mut out) = evaluate(req, m, &s, &h, cached)? else {
             continue;
         };
@@ -361,8 +375,37 @@ pub fn decide(req: &Request) -> Result<Response, String> {
     };
     let mut response = Response::new(replicas, reason);
     response.forecast = best.forecast;
-    response.state = codec::to_msgpack(&state).ok();
+    // Sized for the profiles up front: a weekly one at 1 minute is 80 KB, which growing from
+    // empty would copy over and over.
+    let size = state.models.iter().map(|(_, m)| 8 * m.profile.len() + 512);
+    let mut bytes = Vec::with_capacity(size.sum());
+    response.state = codec::to_msgpack_into(&state, &mut bytes)
+        .ok()
+        .map(|_| bytes);
     Ok(response)
 }
 
 export_policy!(decide, init = init);
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_show_their_two_largest_units() {
+        for (seconds, text) in [
+            (0.0, "0s"),
+            (-5.0, "0s"),
+            (0.4, "0s"),
+            (45.0, "45s"),
+            (315.0, "5m15s"),
+            (3600.0, "1h"),
+            (3661.0, "1h1m"),
+            (93_600.0, "1d2h"),
+            (86_401.0, "1d1s"),
+            (604_800.0, "7d"),
+        ] {
+            assert_eq!(duration(seconds), text, "{seconds} s");
+        }
+    }
+}

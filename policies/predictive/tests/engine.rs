@@ -194,6 +194,11 @@ fn scale_down_false_never_lowers_and_the_reason_explains() {
         .unwrap();
     let low = free.decide(&req(100)).unwrap();
     assert!(low.proposed < 100, "{}", low.reason);
+    let says = format!(
+        "scaling down: the forecast stays within {} pods",
+        low.proposed
+    );
+    assert!(low.reason.contains(&says), "{}", low.reason);
     let d = held.decide(&req(100)).unwrap();
     assert_eq!(d.proposed, 100, "{}", d.reason);
     assert!(d.reason.contains("scale_down=false"), "{}", d.reason);
@@ -253,4 +258,33 @@ fn bad_params_fail_the_load_with_the_param_named() {
 #[allow(dead_code)]
 fn _types_match(r: Request) -> leadtime::Request {
     r
+}
+
+#[test]
+fn metrics_of_one_name_keep_their_own_models_between_calls() {
+    // Two metrics both named "rps", one ten times the other: each call must reuse each one's
+    // own cached model, in order, not the first one's twice.
+    let series = daily_sine(3, 2.0, 44);
+    let mut req = request(&series, 10.0, 10, T0);
+    let mut big = req.metrics[0].clone();
+    big.values.iter_mut().for_each(|v| *v *= 10.0);
+    req.metrics.push(big);
+    let profiles = |state: &Option<Vec<u8>>| -> Vec<Vec<f64>> {
+        let state: leadtime_policy_predictive::State =
+            leadtime_guest::codec::from_msgpack(state.as_deref().expect("a state")).unwrap();
+        state.models.into_iter().map(|(_, m)| m.profile).collect()
+    };
+    let first = decide(&req).unwrap();
+    let fitted = profiles(&first.state);
+    assert_eq!(fitted.len(), 2);
+    assert!(fitted[1][0] != fitted[0][0], "two different models fitted");
+    // New values that a refit would learn a different profile from: the cached ones stay.
+    let mut next = req.clone();
+    next.now += 15_000;
+    next.state = first.state;
+    for m in &mut next.metrics {
+        m.values.iter_mut().for_each(|v| *v *= 1.5);
+    }
+    let second = decide(&next).unwrap();
+    assert_eq!(profiles(&second.state), fitted);
 }
