@@ -80,7 +80,7 @@ pub fn duration(seconds: f64) -> String {
 /// Seconds shown as a duration for people (see [`duration`]), written where it is formatted:
 /// a reason holds several, and a `String` for each would be an allocation each.
 #[derive(Debug, Clone, Copy)]
-pub struct Span(pub f64);
+struct Span(f64);
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
