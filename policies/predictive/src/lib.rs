@@ -237,16 +237,16 @@ pub fn evaluate(
     // One buffer for the whole reason, written on every call (writing to a String cannot fail).
     let mut reason = String::with_capacity(320);
     let _ = write!(reason, "{}: ", m.name);
-    let _ = if model.lag == 0 {
-        write!(reason, "no period found (level and trend)")
+    if model.lag == 0 {
+        reason.push_str("no period found (level and trend)");
     } else {
-        write!(
+        let _ = write!(
             reason,
             "period {} (confidence {:.2})",
             Span(model.period_points * interval_s),
             model.confidence
-        )
-    };
+        );
+    }
     let _ = write!(
         reason,
         "; horizon {}; proactive {proactive} pods (forecast peak {} in {} + q{} margin {}, {} \
