@@ -17,7 +17,7 @@ setup: setup-rust
 		{ apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 	@test -x guest-sdk/assemblyscript/node_modules/.bin/asc || \
 		(cd guest-sdk/assemblyscript && npm ci --no-audit --no-fund --silent)
-	@# The KEDA scaler's tests start a real Prometheus (host-examples/keda/tests).
+	@# The KEDA scaler's tests start a real Prometheus (serve/tests).
 	@command -v prometheus >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 

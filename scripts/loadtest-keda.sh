@@ -12,7 +12,7 @@ calls=${1:-10000}
 concurrency=${2:-100}
 workloads=${3:-1}
 
-cargo build --release -q -p leadtime-cli -p leadtime-keda --example loadtest
+cargo build --release -q -p leadtime-cli -p leadtime-serve --example loadtest
 tmp=$(mktemp -d)
 pids=()
 cleanup() {

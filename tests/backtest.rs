@@ -1,11 +1,11 @@
-//! The backtest simulator (`leadtime::simulate`): trace reading, conservation, the oracle's
+//! The backtest simulator (`leadtime-backtest`): trace reading, conservation, the oracle's
 //! guarantees, no peeking, ready times fed back, determinism. Properties of the simulator, not
 //! of any policy's quality.
 
-use leadtime::simulate::{
-    self, simulate, simulate_oracle, Columns, Config, Job, ReadyTimes, Trace,
-};
 use leadtime::{Engine, Limits, Request};
+use leadtime_backtest::{
+    self as backtest, simulate, simulate_oracle, Columns, Config, Job, ReadyTimes, Trace,
+};
 use std::cell::RefCell;
 
 const MIN: i64 = 60_000;
@@ -350,7 +350,7 @@ fn runs_are_deterministic_per_seed() {
     });
     let engine = Engine::new(Limits::default()).unwrap();
     let jobs = [Job::new("target-tracking"), Job::new("hpa")];
-    let strip = |b: simulate::Backtest| {
+    let strip = |b: backtest::Backtest| {
         b.results
             .into_iter()
             .map(|mut r| {
@@ -359,14 +359,14 @@ fn runs_are_deterministic_per_seed() {
             })
             .collect::<Vec<_>>()
     };
-    let a = strip(simulate::run(&engine, &trace, &c, &jobs, &no_progress).unwrap());
-    let b = strip(simulate::run(&engine, &trace, &c, &jobs, &no_progress).unwrap());
+    let a = strip(backtest::run(&engine, &trace, &c, &jobs, &no_progress).unwrap());
+    let b = strip(backtest::run(&engine, &trace, &c, &jobs, &no_progress).unwrap());
     assert_eq!(a, b);
     // The same rows one job at a time: parallel runs do not interfere.
-    let one = strip(simulate::run(&engine, &trace, &c, &jobs[1..], &no_progress).unwrap());
+    let one = strip(backtest::run(&engine, &trace, &c, &jobs[1..], &no_progress).unwrap());
     assert_eq!(one[0], a[1]);
     c.seed = 2;
-    let other = strip(simulate::run(&engine, &trace, &c, &jobs, &no_progress).unwrap());
+    let other = strip(backtest::run(&engine, &trace, &c, &jobs, &no_progress).unwrap());
     assert_ne!(a, other, "another seed draws other ready times");
 }
 
@@ -395,11 +395,11 @@ fn warmup_is_not_scored_and_errors_hold_replicas() {
 fn every_row_has_the_oracle_as_reference() {
     let trace = wave(800, 5);
     let c = Config::new(
-        simulate::capacity_for_peak(&trace, 20),
+        backtest::capacity_for_peak(&trace, 20),
         ReadyTimes::Fixed(300.0),
     );
     let engine = Engine::new(Limits::default()).unwrap();
-    let b = simulate::run(
+    let b = backtest::run(
         &engine,
         &trace,
         &c,
@@ -422,10 +422,10 @@ fn every_row_has_the_oracle_as_reference() {
 
 #[test]
 fn sweeps_vary_each_policys_knob() {
-    let jobs = simulate::sweep_jobs(&Job::new("predictive"));
+    let jobs = backtest::sweep_jobs(&Job::new("predictive"));
     assert!(jobs.len() >= 4);
     assert!(jobs.iter().all(|j| j.params.contains_key("quantile")));
-    let hpa = simulate::sweep_jobs(&Job::new("hpa"));
+    let hpa = backtest::sweep_jobs(&Job::new("hpa"));
     assert!(hpa.iter().all(|j| j.target_utilization.is_some()));
-    assert_eq!(simulate::sweep_jobs(&Job::new("my.wasm")).len(), 1);
+    assert_eq!(backtest::sweep_jobs(&Job::new("my.wasm")).len(), 1);
 }

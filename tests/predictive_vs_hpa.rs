@@ -4,8 +4,8 @@
 //! The default HPA itself is cheaper than the oracle only because it is short a fifth of the
 //! time, so rows alone cannot rank the two; docs/backtest.md explains.
 
-use leadtime::simulate::{self, Columns, Config, Job, ReadyTimes, Trace};
 use leadtime::{Engine, Limits};
+use leadtime_backtest::{self as simulate, Columns, Config, Job, ReadyTimes, Trace};
 
 fn check(name: &str) -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/traces");

@@ -43,7 +43,7 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// List the built-in policies.
     Policies,
-    /// Serve KEDA's external scaler gRPC API, fed by Prometheus (see host-examples/keda).
+    /// Serve KEDA's external scaler gRPC API, fed by Prometheus (see serve/).
     Serve(cmd::serve::Args),
     /// Custom Pod Autoscaler evaluate step: evaluate JSON on stdin, `{"targetReplicas": N}` out.
     CpaEvaluate(cmd::cpa::Args),

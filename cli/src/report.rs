@@ -1,8 +1,8 @@
 //! The backtest's outputs for people: the text table, and the self-contained HTML report with
 //! SVG charts (drawn with plotters).
 
-use leadtime::simulate::compare::base;
-use leadtime::simulate::{Backtest, Config, Matched, PolicyResult, Series, Trace};
+use leadtime_backtest::compare::base;
+use leadtime_backtest::{Backtest, Config, Matched, PolicyResult, Series, Trace};
 use plotters::prelude::*;
 use std::fmt::Write;
 

@@ -20,7 +20,6 @@ mod error;
 pub mod guard;
 mod policy;
 pub mod sandbox;
-pub mod simulate;
 pub mod supervisor;
 
 pub use behavior::{Behavior, BehaviorError, Guardrails};

@@ -1,8 +1,8 @@
-//! `leadtime serve`: the KEDA external scaler (crate `leadtime-keda`), until SIGTERM.
+//! `leadtime serve`: the KEDA external scaler (crate `leadtime-serve`), until SIGTERM.
 
 use crate::failure::Failure;
 use leadtime::Limits;
-use leadtime_keda::{Config, Server};
+use leadtime_serve::{Config, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, env = "LEADTIME_PROMETHEUS")]
     prometheus: Option<String>,
     /// Config file (YAML): Prometheus timeout and cache, metadata defaults, behavior, breaker.
-    /// See host-examples/keda/README.md.
+    /// See serve/README.md.
     #[arg(long)]
     config: Option<PathBuf>,
     /// CPU budget per policy call, in fuel (about one unit per wasm instruction).
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     runtime
         .block_on(async {
             let server = Server::bind(args.listen, args.http_listen, config, limits).await?;
-            server.run(leadtime_keda::shutdown_signal()).await
+            server.run(leadtime_serve::shutdown_signal()).await
         })
         .map_err(|e| Failure::new("serve", e.to_string()))?;
     Ok(ExitCode::SUCCESS)

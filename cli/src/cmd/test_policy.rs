@@ -495,7 +495,7 @@ fn compare_backtest(
     trace: &Path,
     params: Params,
 ) -> Result<ExitCode, Failure> {
-    use leadtime::simulate::{self, Columns, Config, Job, ReadyTimes, Trace};
+    use leadtime_backtest::{self as simulate, Columns, Config, Job, ReadyTimes, Trace};
     let trace = Trace::from_file(trace, &Columns::default())
         .map_err(|e| Failure::new("bad-request", e.to_string()))?;
     let capacity = simulate::capacity_for_peak(&trace, args.pods_at_peak);

@@ -4,7 +4,7 @@
 mod harness;
 
 use harness::{adversarial, object, sample, Exporter, Prometheus, Scaler, SlowPrometheus};
-use leadtime_keda::proto::GetMetricsRequest;
+use leadtime_serve::proto::GetMetricsRequest;
 use std::time::{Duration, Instant};
 use tonic::Code;
 

@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use leadtime_keda::proto::external_scaler_client::ExternalScalerClient;
-use leadtime_keda::proto::{GetMetricsRequest, ScaledObjectRef};
-use leadtime_keda::{Config, Server};
+use leadtime_serve::proto::external_scaler_client::ExternalScalerClient;
+use leadtime_serve::proto::{GetMetricsRequest, ScaledObjectRef};
+use leadtime_serve::{Config, Server};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ impl Prometheus {
             l.local_addr().unwrap().port()
         };
         let dir =
-            std::env::temp_dir().join(format!("leadtime-keda-test-{}-{port}", std::process::id()));
+            std::env::temp_dir().join(format!("leadtime-serve-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(
             dir.join("prometheus.yml"),
@@ -148,7 +148,7 @@ impl Prometheus {
 
     /// Waits until `query` has a sample equal to `want` (at most 30 s).
     pub async fn wait_for(&self, query: &str, want: f64) {
-        let client = leadtime_keda::prometheus::Prometheus::new(
+        let client = leadtime_serve::prometheus::Prometheus::new(
             &self.url(),
             Duration::from_secs(1),
             Duration::ZERO,

@@ -2,13 +2,13 @@
 //! as a cluster would have run them, and score each against the oracle. See docs/backtest.md.
 //!
 //! ```no_run
-//! use leadtime::simulate::{self, Config, Job, ReadyTimes, Trace, Columns};
+//! use leadtime_backtest::{self as backtest, Config, Job, ReadyTimes, Trace, Columns};
 //! let trace = Trace::from_file("nyc_taxi.csv".as_ref(), &Columns::default()).unwrap();
 //! let config = Config::new(1500.0, ReadyTimes::Fixed(300.0));
 //! let engine = leadtime::Engine::new(leadtime::Limits::default())?;
 //! let jobs = [Job::new("hpa"), Job::new("predictive")];
-//! let backtest = simulate::run(&engine, &trace, &config, &jobs, &|_| {})?;
-//! for row in &backtest.results { println!("{} {:.1}%", row.policy, row.under_provisioned_pct); }
+//! let result = backtest::run(&engine, &trace, &config, &jobs, &|_| {})?;
+//! for row in &result.results { println!("{} {:.1}%", row.policy, row.under_provisioned_pct); }
 //! # Ok::<(), leadtime::Error>(())
 //! ```
 
@@ -23,9 +23,8 @@ pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
 pub use trace::{parse_time, Columns, Trace, TraceError};
 
-use crate::behavior::{Behavior, Guardrails};
-use crate::error::{Error, Result};
-use crate::{Engine, Policy};
+use leadtime::behavior::{Behavior, Guardrails};
+use leadtime::{Engine, Error, Policy, Result};
 use leadtime_wire::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload, ABI_VERSION};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,11 +1,11 @@
 //! Load test of a running scaler (not in CI): N GetMetrics calls at concurrency C; prints p50, p99
 //! and the error count. Run by scripts/loadtest-keda.sh, which starts the scaler and Prometheus.
 //!
-//! `cargo run --release -p leadtime-keda --example loadtest -- http://127.0.0.1:50051 [calls]
+//! `cargo run --release -p leadtime-serve --example loadtest -- http://127.0.0.1:50051 [calls]
 //! [concurrency] [workloads] [query]`
 
-use leadtime_keda::proto::external_scaler_client::ExternalScalerClient;
-use leadtime_keda::proto::{GetMetricsRequest, ScaledObjectRef};
+use leadtime_serve::proto::external_scaler_client::ExternalScalerClient;
+use leadtime_serve::proto::{GetMetricsRequest, ScaledObjectRef};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
