@@ -100,8 +100,8 @@ impl Tally {
                 0.0
             },
             peak_replicas: self.peak,
-            policy_us_p50: leadtime_wire::quantile(&mut us, 0.5).unwrap_or(0.0),
-            policy_us_p99: leadtime_wire::quantile(&mut us, 0.99).unwrap_or(0.0),
+            policy_us_p50: leadtime_wire::stats::quantile(&mut us, 0.5).unwrap_or(0.0),
+            policy_us_p99: leadtime_wire::stats::quantile(&mut us, 0.99).unwrap_or(0.0),
             policy_errors: self.errors,
         }
     }

@@ -14,9 +14,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "std")]
 pub mod codec;
-#[cfg(feature = "std")]
-mod fast;
 mod replica_count;
+pub mod stats;
 mod values;
 
 /// The ABI version this crate speaks; a policy's `leadtime_abi_version` must return it.
@@ -196,7 +195,7 @@ impl Request {
             .map(|r| r.ready_seconds)
             .filter(|s| s.is_finite() && *s >= 0.0)
             .collect();
-        quantile(&mut v, q)
+        stats::quantile(&mut v, q)
     }
 }
 
@@ -255,18 +254,4 @@ impl ParamsExt for Params {
             Some(other) => Err(alloc::format!("param `{name}` must be text, got {other:?}")),
         }
     }
-}
-
-/// The `q` quantile (0..=1, linear interpolation) of `v`, which it sorts; `None` when empty.
-pub fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    // `as usize` floors; pos is finite and non-negative here.
-    let lo = pos as usize;
-    let hi = (lo + 1).min(v.len() - 1);
-    let frac = pos - lo as f64;
-    Some(v[lo] + (v[hi] - v[lo]) * frac)
 }

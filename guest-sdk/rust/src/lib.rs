@@ -17,7 +17,7 @@
 //! host reports.
 
 pub use leadtime_wire::{
-    codec, quantile, Forecast, Metric, Param, Params, ParamsExt, ReadyTime, Replicas, Request,
+    codec, stats, Forecast, Metric, Param, Params, ParamsExt, ReadyTime, Replicas, Request,
     Response, Workload, ABI_VERSION,
 };
 

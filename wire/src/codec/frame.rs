@@ -1,61 +1,9 @@
-//! MessagePack (the ABI's wire format) and JSON (the CLI's form) for the wire types.
+//! The host's request encoder: a request written straight into the buffer a policy allocated.
 
-use serde::de::DeserializeOwned;
+use super::CodecError;
 use serde::Serialize;
-use std::string::{String, ToString};
+use std::format;
 use std::vec::Vec;
-
-/// A payload that could not be encoded or decoded, with serde's description of where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodecError(pub String);
-
-impl core::fmt::Display for CodecError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CodecError {}
-
-/// Encodes `value` as MessagePack with named fields (maps, not arrays).
-pub fn to_msgpack<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
-    to_msgpack_into(value, &mut out)?;
-    Ok(out)
-}
-
-/// Encodes `value` as MessagePack with named fields, appending to `out`.
-pub fn to_msgpack_into<T: Serialize + ?Sized>(
-    value: &T,
-    out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
-    let mut ser = rmp_serde::Serializer::new(out).with_struct_map();
-    value
-        .serialize(&mut ser)
-        .map_err(|e| CodecError(e.to_string()))
-}
-
-/// Decodes MessagePack; fields may come as a map (named) or an array (positional).
-pub fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    rmp_serde::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
-}
-
-/// Decodes a [`crate::Request`] from MessagePack with the same result or error as
-/// `from_msgpack::<Request>`, several times faster on large metric windows: the form hosts send
-/// takes a dedicated decoder, anything else serde.
-pub fn request_from_msgpack(bytes: &[u8]) -> Result<crate::Request, CodecError> {
-    crate::fast::request(bytes).map_or_else(|| from_msgpack(bytes), Ok)
-}
-
-/// Encodes `value` as pretty JSON.
-pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, CodecError> {
-    serde_json::to_string_pretty(value).map_err(|e| CodecError(e.to_string()))
-}
-
-/// Decodes JSON; errors name the line and column.
-pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, CodecError> {
-    serde_json::from_str(text).map_err(|e| CodecError(e.to_string()))
-}
 
 /// Encodes `request` as MessagePack into `out` (cleared first), with `params` and `state` in
 /// place of the request's own when given; the bytes are `to_msgpack`'s for the request it makes.
@@ -213,6 +161,7 @@ fn encode_error<E: core::fmt::Display>(e: E) -> CodecError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::to_msgpack;
     use crate::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload};
 
     fn request(state: Option<Vec<u8>>) -> Request {
