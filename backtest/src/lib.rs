@@ -23,7 +23,7 @@ pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
 pub use trace::{parse_time, Columns, Trace, TraceError};
 
-use leadtime::behavior::{Behavior, Guardrails};
+use leadtime::behavior::{Behavior, Controller};
 use leadtime::{Engine, Error, Policy, Result};
 use leadtime_wire::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload, ABI_VERSION};
 use serde::Serialize;
@@ -397,7 +397,7 @@ pub fn simulate(
     let max = max_replicas(config, &load);
     let min = config.min_replicas.min(max);
     let lookback_points = (config.lookback_ms / trace.step_ms).max(1) as usize;
-    let mut guard = Guardrails::new(config.behavior.clone());
+    let mut guard = Controller::new(config.behavior.clone());
     let mut tally = Tally::default();
     let mut series = config.record_series.then(Series::default);
 

@@ -1,4 +1,4 @@
-//! Guardrails applied to every policy's answer, whatever the policy: the request is sane, and
+//! Checks applied to every policy's answer, whatever the policy: the request is sane, and
 //! the target lies within `[min, max]`.
 
 use crate::decision::Decision;

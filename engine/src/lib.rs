@@ -22,7 +22,7 @@ mod policy;
 pub mod sandbox;
 pub mod supervisor;
 
-pub use behavior::{Behavior, BehaviorError, Guardrails};
+pub use behavior::{Behavior, BehaviorError};
 pub use decision::Decision;
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

@@ -3,7 +3,8 @@
 //! hold-last-target fallback the scaler answers with.
 
 use leadtime::supervisor::{BreakerState, Fallback, FallbackCause, Supervisor, SupervisorConfig};
-use leadtime::{Decision, ErrorKind, Guardrails, Policy, Request};
+use leadtime::behavior::Controller;
+use leadtime::{Decision, ErrorKind, Policy, Request};
 use std::time::Duration;
 
 /// The breaker's state, exported as a gauge (0 closed, 1 open, 2 half-open).
@@ -75,12 +76,12 @@ impl Failure {
 /// One workload's policy under the engine's supervisor, with its behavior guardrails.
 pub struct Supervised {
     supervisor: Supervisor,
-    guardrails: Guardrails,
+    guardrails: Controller,
 }
 
 impl Supervised {
     /// Supervises `policy`, applying `guardrails` to its decisions.
-    pub fn new(policy: Policy, guardrails: Guardrails, breaker: Breaker) -> Supervised {
+    pub fn new(policy: Policy, guardrails: Controller, breaker: Breaker) -> Supervised {
         let config = SupervisorConfig {
             fallback: Fallback::HoldCurrent,
             failure_threshold: breaker.failures,
@@ -170,7 +171,7 @@ mod tests {
             failures: 2,
             open_for: Duration::from_millis(50),
         };
-        let mut sup = Supervised::new(policy, Guardrails::default(), breaker);
+        let mut sup = Supervised::new(policy, Controller::default(), breaker);
         let t0 = 1_700_000_000_000;
         let kinds: Vec<_> = (0..3)
             .map(|i| sup.decide(&request(t0 + i)).unwrap_err())

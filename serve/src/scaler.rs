@@ -4,7 +4,8 @@ use crate::fallback::{self, Breaker, Supervised};
 use crate::metadata::{MetadataError, Mode, OnError, Spec};
 use crate::prometheus::{FetchError, Prometheus};
 use crate::telemetry::{DecisionLabels, ErrorLabels, Telemetry, WorkloadLabels};
-use leadtime::{Behavior, Engine, Guardrails, Metric, ReadyTime, Replicas, Request, Workload};
+use leadtime::behavior::Controller;
+use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Workload};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -161,7 +162,7 @@ impl Scaler {
             })?,
             None => self.settings.behavior.clone(),
         };
-        let guardrails = Guardrails::try_new(behavior).map_err(|e| MetadataError {
+        let guardrails = Controller::try_new(behavior).map_err(|e| MetadataError {
             key: "behavior".into(),
             message: e.to_string(),
         })?;

@@ -13,30 +13,24 @@ fn main() -> Result<(), leadtime::Error> {
     let mut policy = engine.load(&spec, Params::new())?;
 
     let now_ms = 1_700_000_000_000;
-    let request = Request {
-        abi_version: leadtime::abi::ABI_VERSION,
-        now: now_ms,
-        workload: Workload {
-            namespace: "shop".into(),
-            name: "checkout".into(),
-        },
-        replicas: Replicas {
-            current: 3,
-            ready: 3,
-            min: 1,
-            max: 30,
-        },
-        metrics: vec![Metric {
-            name: "rps".into(),
-            target_per_pod: 50.0,
-            interval_seconds: 60.0,
-            end: now_ms,
-            // The workload's total over all pods, oldest first; NaN marks a missing point.
-            values: vec![120.0, 135.0, f64::NAN, 180.0, 240.0],
-        }],
-        ready_times: vec![],
-        params: Params::new(),
-        state: None,
+    let replicas = Replicas {
+        current: 3,
+        ready: 3,
+        min: 1,
+        max: 30,
+    };
+    let rps = Metric {
+        name: "rps".into(),
+        target_per_pod: 50.0,
+        interval_seconds: 60.0,
+        end: now_ms,
+        // The workload's total over all pods, oldest first; NaN marks a missing point.
+        values: vec![120.0, 135.0, f64::NAN, 180.0, 240.0],
+    };
+    let mut request = Request::new(now_ms, replicas, vec![rps]);
+    request.workload = Workload {
+        namespace: "shop".into(),
+        name: "checkout".into(),
     };
 
     let decision = policy.decide(&request)?;

@@ -358,7 +358,7 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
 /// The path of a file of the repo's adversarial corpus.
 pub fn adversarial(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/adversarial")
+        .join("../tests/adversarial")
         .join(name)
         .display()
         .to_string()
