@@ -622,4 +622,3 @@ fn behavior_errors_say_where() {
         assert!(err.to_string().contains(fragment), "{text:?}: {err}");
     }
 }
-

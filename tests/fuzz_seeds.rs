@@ -52,7 +52,7 @@ fn response_seeds_and_their_prefixes_decode_or_fail_cleanly() {
     // The seeds that are whole responses do decode (the target would pass on a decoder that
     // refused everything).
     let fixed = fixture("../fuzz/seeds/decode_response/fixed.msgpack");
-    let response = leadtime::decode_response(&std::fs::read(fixed).unwrap()).unwrap();
+    let response = leadtime::fuzzing::decode_response(&std::fs::read(fixed).unwrap()).unwrap();
     assert_eq!(response.replicas, Some(3));
 }
 

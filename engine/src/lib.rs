@@ -17,7 +17,7 @@ pub mod behavior;
 mod decision;
 mod engine;
 mod error;
-pub mod guard;
+mod guard;
 mod policy;
 pub mod sandbox;
 pub mod supervisor;
@@ -29,7 +29,15 @@ pub use error::{Error, ErrorKind, Result};
 pub use leadtime_wire::{
     codec, Forecast, Metric, Param, Params, ReadyTime, Replicas, Request, Response, Workload,
 };
-pub use policy::{decode_response, Policy, MAX_RESPONSE_DEPTH};
+pub use policy::Policy;
+
+/// The engine's internal steps that the fuzz targets drive directly; not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::guard::check;
+    pub use crate::policy::{decode_response, MAX_RESPONSE_DEPTH};
+}
 pub use sandbox::{Level, Limits, LogLine};
 pub use supervisor::{
     BreakerState, Fallback, FallbackCause, Supervised, Supervisor, SupervisorConfig,

@@ -45,7 +45,7 @@ pub fn decode_request(data: &[u8]) {
     }
 }
 
-/// Decodes a response as the engine does after a call ([`leadtime::decode_response`]) and from
+/// Decodes a response as the engine does after a call (`leadtime::fuzzing::decode_response`) and from
 /// JSON; a response that decodes must give a decision within bounds and encode again.
 pub fn decode_response(data: &[u8]) {
     let bounds = Replicas {
@@ -54,11 +54,11 @@ pub fn decode_response(data: &[u8]) {
         min: 1,
         max: 10,
     };
-    match leadtime::decode_response(data) {
+    match leadtime::fuzzing::decode_response(data) {
         Ok(response) => {
             msgpack_round_trip(&response);
-            let decision =
-                leadtime::guard::check(&bounds, response).expect("a decoded response has replicas");
+            let decision = leadtime::fuzzing::check(&bounds, response)
+                .expect("a decoded response has replicas");
             assert!((bounds.min..=bounds.max).contains(&decision.replicas));
         }
         Err(e) => assert!(

@@ -2,8 +2,8 @@
 //! breaker, error classification) with the workload's behavior guardrails after it, and the
 //! hold-last-target fallback the scaler answers with.
 
-use leadtime::supervisor::{BreakerState, Fallback, FallbackCause, Supervisor, SupervisorConfig};
 use leadtime::behavior::Controller;
+use leadtime::supervisor::{BreakerState, Fallback, FallbackCause, Supervisor, SupervisorConfig};
 use leadtime::{Decision, ErrorKind, Policy, Request};
 use std::time::Duration;
 

@@ -293,7 +293,7 @@ pub fn decide(req: &Request) -> Result<Response, String> {
                     best = Some(p);
                 }
             }
-            Err(e) if e.contains("target_per_pod") => return Err(e),
+            // Bad targets were refused above, so an error here is a metric without data.
             Err(e) => invalid.push(e),
         }
     }
