@@ -499,7 +499,10 @@ async fn a_restarted_scaler_refills_its_history_with_one_backfill() {
     prometheus.wait_for("test_load", LOAD).await;
     // Four hours at one second: 14,400 points, over Prometheus' 11,000 per query, so the
     // backfill takes two range queries.
-    let m = meta("test_load", &[("lookback", "4h"), ("step", "1s")]);
+    let m = meta(
+        "test_load",
+        &[("lookback", "4h"), ("step", "1s"), ("behavior", ANY_UP)],
+    );
     let want = (LOAD / TARGET).ceil();
 
     let mut first = Scaler::start(&prometheus.url()).await;
@@ -652,15 +655,22 @@ async fn sigterm_ends_open_streams_and_exits_0_within_5_s() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let grpc = tokio::task::spawn_blocking(move || {
-        std::io::BufReader::new(stdout)
+    // Read the address, then drain the rest: libtest's report after SIGTERM needs the pipe open.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("grpc=").map(str::to_string))
-            .expect("the child prints its address")
-    })
-    .await
-    .unwrap();
+        {
+            if let Some(addr) = line.strip_prefix("grpc=") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        }
+    });
+    let grpc = rx.await.expect("the child prints its address");
     let mut client = leadtime_serve::proto::external_scaler_client::ExternalScalerClient::connect(
         format!("http://{grpc}"),
     )
