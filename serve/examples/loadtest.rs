@@ -105,9 +105,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut steady = Vec::new();
     let mut per_poll = Vec::new();
     let mut last = after_backfill;
+    // Rounds start `interval` apart (a round that takes longer starts the next at once), so that
+    // each workload is polled every `interval` as KEDA's pollingInterval would.
+    let mut next = Instant::now() + interval;
     for poll in 0..polls {
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep_until(next.into()).await;
+        let started = Instant::now();
+        next = started + interval;
         let (latencies, errors) = round(&client, &metadata, false).await;
+        let took = started.elapsed();
         let now = scrape(http).await;
         let samples =
             now["leadtime_prometheus_samples_total"] - last["leadtime_prometheus_samples_total"];
@@ -115,15 +121,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             - last["leadtime_prometheus_range_queries_total"];
         println!(
             "poll {}: samples {samples:.0} ({:.2} per workload), range queries {queries:.0}, \
-             errors {}, p50 {:.2} ms, p99 {:.2} ms",
+             errors {}, p50 {:.2} ms, p99 {:.2} ms, round {:.1} s",
             poll + 1,
             samples / workloads as f64,
             errors.len(),
             quantile(&latencies, 0.5),
             quantile(&latencies, 0.99),
+            took.as_secs_f64(),
         );
-        per_poll.push(samples / workloads as f64);
-        steady.extend(latencies);
+        // The first poll catches up on the minutes the backfill round took: not steady yet.
+        if poll > 0 || polls == 1 {
+            per_poll.push(samples / workloads as f64);
+            steady.extend(latencies);
+        }
         last = now;
     }
     let rss_end = rss_bytes();
