@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Load test of `leadtime serve` (not in CI): a real Prometheus scraping the scaler's own /metrics,
-# then 10,000 GetMetrics calls at concurrency 100 against one server; prints p50, p99, errors.
+# Load test of the KEDA scaler (not in CI): a real Prometheus holding a week of one-minute
+# history (backfilled with promtool, then scraping a static exporter for the live minutes), and
+# the scaler polled as KEDA would for many ScaledObjects. Prints backfill time, Prometheus samples
+# fetched per workload per steady-state poll, GetMetrics p50/p99 and resident memory per workload.
 #
-#   scripts/loadtest-keda.sh [calls] [concurrency] [workloads]
+#   scripts/loadtest-keda.sh [workloads=2000] [polls=4] [interval-seconds=30] [policy=predictive]
 #
-# Needs `prometheus` on PATH (`make setup` installs it). Ports: 50051 (gRPC), 50052 (/metrics),
-# 50090 (Prometheus), all on 127.0.0.1.
+# Needs `prometheus` and `promtool` on PATH (`make setup` installs them) and python3 (the static
+# exporter). Ports: 50090 (Prometheus), 50091 (exporter), all on 127.0.0.1. PROFILE=dev builds
+# the test profile instead of release (dependencies optimised, the scaler and engine not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-calls=${1:-10000}
-concurrency=${2:-100}
-workloads=${3:-1}
+workloads=${1:-2000}
+polls=${2:-4}
+interval=${3:-30}
+policy=${4:-predictive}
+shards=20
 
-cargo build --release -q -p leadtime-cli -p leadtime-serve --example loadtest
+profile=${PROFILE:-release}
+cargo build --profile "$profile" -q -p leadtime-serve --example loadtest
+dir=$profile
+[ "$profile" = dev ] && dir=debug
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -22,29 +30,53 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$tmp/prometheus.yml" <<YAML
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: leadtime
-    static_configs:
-      - targets: ['127.0.0.1:50052']
-YAML
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
-    --web.listen-address=127.0.0.1:50090 --log.level=warn >"$tmp/prometheus.log" 2>&1 &
-pids+=($!)
-LEADTIME_LOG=warn target/release/leadtime serve --listen 127.0.0.1:50051 \
-    --http-listen 127.0.0.1:50052 --prometheus http://127.0.0.1:50090 >"$tmp/serve.log" 2>&1 &
+# A week at one minute of `loadtest_load{shard}`: a daily cycle (peak 3x the trough) with noise,
+# one series per shard, ending two minutes ago; then the live exporter carries on.
+now=$(date +%s)
+python3 - "$now" "$shards" >"$tmp/history.om" <<'PY'
+import math, random, sys
+now, shards = int(sys.argv[1]), int(sys.argv[2])
+end = now // 60 * 60 - 120
+random.seed(7)
+print("# TYPE loadtest_load gauge")
+for shard in range(shards):
+    for i in range(7 * 1440, 0, -1):
+        t = end - (i - 1) * 60
+        day = (t % 86400) / 86400
+        v = 200 + 100 * math.sin(2 * math.pi * (day - 0.25)) + random.gauss(0, 8)
+        print(f'loadtest_load{{shard="{shard}"}} {v:.2f} {t}')
+print("# EOF")
+PY
+promtool tsdb create-blocks-from openmetrics --max-block-duration=24h \
+    "$tmp/history.om" "$tmp/data" >/dev/null
+mkdir -p "$tmp/exporter"
+for shard in $(seq 0 $((shards - 1))); do
+    echo "loadtest_load{shard=\"$shard\"} 200"
+done >"$tmp/exporter/metrics"
+(cd "$tmp/exporter" && exec python3 -m http.server 50091 --bind 127.0.0.1 >/dev/null 2>&1) &
 pids+=($!)
 
-# Wait until Prometheus has scraped the scaler at least once.
-for _ in $(seq 1 100); do
-    if curl -fsS 'http://127.0.0.1:50090/api/v1/query?query=up' 2>/dev/null | grep -q '"value"'; then
+cat >"$tmp/prometheus.yml" <<YAML
+global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: loadtest
+    static_configs:
+      - targets: ['127.0.0.1:50091']
+YAML
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
+    --storage.tsdb.retention.time=30d --web.listen-address=127.0.0.1:50090 \
+    --log.level=warn >"$tmp/prometheus.log" 2>&1 &
+pids+=($!)
+
+# Wait until Prometheus has scraped the exporter once (the history is then in place too).
+for _ in $(seq 1 300); do
+    if curl -fsS 'http://127.0.0.1:50090/api/v1/query?query=loadtest_load' 2>/dev/null |
+        grep -q '"value"'; then
         break
     fi
     sleep 0.2
 done
 
-target/release/examples/loadtest http://127.0.0.1:50051 "$calls" "$concurrency" "$workloads"
-echo "scaler's own view:"
-curl -fsS http://127.0.0.1:50052/metrics | grep -E '^leadtime_(decisions_total|desired_replicas|prometheus_errors_total)' || true
+LEADTIME_LOG=warn "target/$dir/examples/loadtest" http://127.0.0.1:50090 \
+    "$workloads" "$polls" "$interval" "$policy" "$shards"

@@ -312,3 +312,65 @@ fn every_corpus_module_that_loads_is_supervised_into_a_decision_within_bounds() 
     }
     assert!(supervised >= 20, "only {supervised} corpus modules load");
 }
+
+#[test]
+fn hold_last_holds_the_last_answer_and_before_any_holds_current() {
+    let engine = engine();
+    let config = SupervisorConfig {
+        fallback: Fallback::HoldLast,
+        ..SupervisorConfig::default()
+    };
+    let mut supervisor = Supervisor::new(flaky(&engine), config);
+    assert_eq!(supervisor.last_answer(), None);
+    // No answer yet: hold current.
+    let got = supervisor.decide(&at(0, 150.0, 3, 1, 20));
+    assert_eq!(got.decision.replicas, 3, "{}", got.decision.reason);
+    assert!(
+        got.decision
+            .reason
+            .contains("hold current (no answer yet) 3"),
+        "{}",
+        got.decision.reason
+    );
+    // The policy answers ceil(80 / 10) = 8; the workload still reports 3 replicas.
+    let got = supervisor.decide(&at(1_000, 80.0, 3, 1, 20));
+    assert!(!got.is_fallback());
+    assert_eq!(supervisor.last_answer(), Some(8));
+    // A failure holds 8, the last answer, not the current 3; clamped to a lower max.
+    let got = supervisor.decide(&at(2_000, 150.0, 3, 1, 20));
+    assert_eq!(got.decision.replicas, 8, "{}", got.decision.reason);
+    assert!(
+        got.decision.reason.contains("hold last 8"),
+        "{}",
+        got.decision.reason
+    );
+    let got = supervisor.decide(&at(3_000, 150.0, 3, 1, 6));
+    assert_eq!(got.decision.replicas, 6, "{}", got.decision.reason);
+    assert_eq!(supervisor.last_answer(), Some(6));
+}
+
+#[test]
+fn guardrails_limit_the_policys_decisions_but_not_the_fallbacks() {
+    let engine = engine();
+    // At most +2 pods per minute up.
+    let behavior = leadtime::Behavior::parse(
+        "scaleUp:\n  stabilizationWindowSeconds: 0\n  policies:\n  - type: Pods\n    value: 2\n    periodSeconds: 60\n",
+    )
+    .unwrap();
+    let guardrails = leadtime::behavior::Controller::try_new(behavior).unwrap();
+    let config = SupervisorConfig {
+        fallback: Fallback::HoldLast,
+        ..SupervisorConfig::default()
+    };
+    let mut supervisor = Supervisor::new(flaky(&engine), config).with_guardrails(guardrails);
+    // The policy wants ceil(90 / 10) = 9 from 3: the rate limit lets 5 through.
+    let got = supervisor.decide(&at(0, 90.0, 3, 1, 20));
+    assert!(!got.is_fallback());
+    assert_eq!(got.decision.proposed, 9, "the policy's own target");
+    assert_eq!(got.decision.replicas, 5, "{}", got.decision.reason);
+    assert!(got.decision.reason.len() > "ceil".len());
+    // A failure holds the guarded answer, 5.
+    let got = supervisor.decide(&at(1_000, 150.0, 5, 1, 20));
+    assert!(got.is_fallback());
+    assert_eq!(got.decision.replicas, 5, "{}", got.decision.reason);
+}

@@ -1,7 +1,9 @@
 //! Supervision of one workload's policy: whatever the policy does, a decision comes out.
 //!
 //! A [`Supervisor`] wraps a [`Policy`]. When a call fails it answers with a fallback (hold the
-//! current replicas, a fixed count, or another policy) and says why. After
+//! current replicas, hold its own last answer, a fixed count, or another policy) and says why.
+//! With [`Supervisor::with_guardrails`] it applies HPA behavior guardrails to the policy's
+//! decisions, as a long-running host (the KEDA scaler) needs. After
 //! [`SupervisorConfig::failure_threshold`] failures in a row a circuit breaker opens: the policy
 //! is not called for [`SupervisorConfig::backoff_ms`] of request time (`Request::now`, so a
 //! replay or a test behaves the same every time), then one trial call decides whether it closes
@@ -21,6 +23,7 @@
 //! # Ok::<(), leadtime::Error>(())
 //! ```
 
+use crate::behavior::Controller;
 use crate::decision::Decision;
 use crate::error::{Error, ErrorKind};
 use crate::guard;
@@ -33,6 +36,10 @@ use std::fmt;
 pub enum Fallback {
     /// Keep the replicas the workload has now (`replicas.current`), clamped to `[min, max]`.
     HoldCurrent,
+    /// Keep the replicas this supervisor answered last (the target it gave, after guardrails),
+    /// clamped to `[min, max]`; before its first answer, hold current. For a host that does not
+    /// know the current replicas and answers a target, as a KEDA scaler does.
+    HoldLast,
     /// This many replicas, clamped to `[min, max]`.
     Fixed(u32),
     /// Ask another policy (for example the built-in `hpa`); if it fails too, hold current.
@@ -43,6 +50,7 @@ impl fmt::Debug for Fallback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fallback::HoldCurrent => f.write_str("HoldCurrent"),
+            Fallback::HoldLast => f.write_str("HoldLast"),
             Fallback::Fixed(n) => f.debug_tuple("Fixed").field(n).finish(),
             Fallback::Policy(p) => f.debug_tuple("Policy").field(&p.name()).finish(),
         }
@@ -174,6 +182,8 @@ pub struct Supervisor {
     open_until: Option<i64>,
     last_error: Option<ErrorKind>,
     stats: SupervisorStats,
+    guardrails: Option<Controller>,
+    last_answer: Option<u32>,
 }
 
 impl Supervisor {
@@ -186,12 +196,34 @@ impl Supervisor {
             open_until: None,
             last_error: None,
             stats: SupervisorStats::default(),
+            guardrails: None,
+            last_answer: None,
         }
+    }
+
+    /// Applies `guardrails` (HPA behavior: stabilisation, rate limits, tolerance) to every
+    /// decision of the policy; a fallback's decision holds and is not rate limited. The
+    /// decision's `proposed` stays the policy's own target, `replicas` is the guarded one.
+    pub fn with_guardrails(mut self, guardrails: Controller) -> Supervisor {
+        self.guardrails = Some(guardrails);
+        self
+    }
+
+    /// The replicas of the last decision returned, the policy's or a fallback's; `None` before
+    /// the first.
+    pub fn last_answer(&self) -> Option<u32> {
+        self.last_answer
     }
 
     /// A decision for `request`: the policy's, or the fallback's when the policy fails or the
     /// circuit is open. Never fails; every decision lies within `[min, max]`.
     pub fn decide(&mut self, request: &Request) -> Supervised {
+        let supervised = self.supervise(request);
+        self.last_answer = Some(supervised.decision.replicas);
+        supervised
+    }
+
+    fn supervise(&mut self, request: &Request) -> Supervised {
         self.stats.decisions += 1;
         let now = request.now;
         if let BreakerState::Open { until } = self.breaker(now) {
@@ -203,9 +235,17 @@ impl Supervisor {
             return self.fall_back(request, cause, 0);
         }
         match self.policy.decide(request) {
-            Ok(decision) => {
+            Ok(mut decision) => {
                 self.consecutive_failures = 0;
                 self.open_until = None;
+                if let Some(guardrails) = &mut self.guardrails {
+                    let (target, note) =
+                        guardrails.apply(request.now, &request.replicas, decision.replicas);
+                    if let Some(note) = note {
+                        decision.reason = format!("{}; {note}", decision.reason);
+                    }
+                    decision.replicas = target;
+                }
                 Supervised {
                     decision,
                     fallback: None,
@@ -281,6 +321,10 @@ impl Supervisor {
         let replicas = &request.replicas;
         let (proposed, what) = match &mut self.config.fallback {
             Fallback::HoldCurrent => (replicas.current, "hold current".to_string()),
+            Fallback::HoldLast => match self.last_answer {
+                Some(last) => (last, "hold last".to_string()),
+                None => (replicas.current, "hold current (no answer yet)".to_string()),
+            },
             Fallback::Fixed(n) => (*n, "fixed".to_string()),
             Fallback::Policy(policy) => match policy.decide(request) {
                 Ok(mut decision) => {

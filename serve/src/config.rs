@@ -1,6 +1,5 @@
 //! The config file of `leadtime serve` (YAML or JSON): Prometheus, metadata defaults, behavior.
 
-use crate::fallback::Breaker;
 use crate::metadata::duration;
 use crate::scaler::Settings;
 use leadtime::Behavior;
@@ -26,8 +25,6 @@ pub struct Config {
     pub prometheus: Option<String>,
     /// Timeout of each Prometheus call.
     pub timeout: Duration,
-    /// How long a Prometheus answer is reused.
-    pub cache_ttl: Duration,
     /// How often `StreamIsActive` re-checks.
     pub stream_interval: Duration,
     /// Shared scaler settings.
@@ -39,7 +36,6 @@ impl Default for Config {
         Config {
             prometheus: None,
             timeout: Duration::from_secs(2),
-            cache_ttl: Duration::from_secs(5),
             stream_interval: Duration::from_secs(10),
             settings: Settings::default(),
         }
@@ -52,6 +48,7 @@ struct File {
     #[serde(default)]
     prometheus: PrometheusFile,
     stream_interval: Option<String>,
+    idle_after: Option<String>,
     #[serde(default)]
     breaker: BreakerFile,
     #[serde(default)]
@@ -104,25 +101,29 @@ impl Config {
             &file.prometheus.timeout,
             config.timeout,
         )?;
-        config.cache_ttl = dur(
+        let settings = &mut config.settings;
+        settings.cache_ttl = dur(
             "prometheus.cacheTtl",
             &file.prometheus.cache_ttl,
-            config.cache_ttl,
+            settings.cache_ttl,
         )?;
+        settings.idle_after = dur("idleAfter", &file.idle_after, settings.idle_after)?;
         config.stream_interval = dur(
             "streamInterval",
             &file.stream_interval,
             config.stream_interval,
         )?;
-        let mut breaker = Breaker::default();
         if let Some(n) = file.breaker.failures {
             if n == 0 {
                 return Err("`breaker.failures` must be at least 1".into());
             }
-            breaker.failures = n;
+            config.settings.breaker_failures = n;
         }
-        breaker.open_for = dur("breaker.openFor", &file.breaker.open_for, breaker.open_for)?;
-        config.settings.breaker = breaker;
+        config.settings.breaker_open_for = dur(
+            "breaker.openFor",
+            &file.breaker.open_for,
+            config.settings.breaker_open_for,
+        )?;
         for (key, value) in file.defaults {
             let text = match value {
                 serde_norway::Value::String(s) => s,
@@ -152,17 +153,18 @@ mod tests {
     fn parses_every_section() {
         let config = Config::parse(
             "prometheus:\n  url: http://p:9090\n  timeout: 500ms\n  cacheTtl: 2s\n\
-             streamInterval: 3s\nbreaker:\n  failures: 5\n  openFor: 1m\n\
+             streamInterval: 3s\nidleAfter: 1h\nbreaker:\n  failures: 5\n  openFor: 1m\n\
              defaults:\n  policy: hpa\n  minReplicas: 2\n\
              behavior:\n  scaleDown:\n    stabilizationWindowSeconds: 60\n",
         )
         .unwrap();
         assert_eq!(config.prometheus.as_deref(), Some("http://p:9090"));
         assert_eq!(config.timeout, Duration::from_millis(500));
-        assert_eq!(config.cache_ttl, Duration::from_secs(2));
+        assert_eq!(config.settings.cache_ttl, Duration::from_secs(2));
+        assert_eq!(config.settings.idle_after, Duration::from_secs(3600));
         assert_eq!(config.stream_interval, Duration::from_secs(3));
-        assert_eq!(config.settings.breaker.failures, 5);
-        assert_eq!(config.settings.breaker.open_for, Duration::from_secs(60));
+        assert_eq!(config.settings.breaker_failures, 5);
+        assert_eq!(config.settings.breaker_open_for, Duration::from_secs(60));
         assert_eq!(config.settings.defaults["minReplicas"], "2");
         assert_eq!(
             config.settings.behavior,
@@ -175,6 +177,7 @@ mod tests {
         let cases = [
             ("prometheus:\n  timeout: soon\n", "prometheus.timeout"),
             ("breaker:\n  failures: 0\n", "breaker.failures"),
+            ("idleAfter: never\n", "idleAfter"),
             ("defaults:\n  query: [a]\n", "defaults.query"),
             ("promethus: {}\n", "promethus"),
             (

@@ -1,12 +1,13 @@
 //! A KEDA external scaler fed by Prometheus: any leadtime policy drives any ScaledObject.
 //!
 //! KEDA calls [`service::Service`] over gRPC (`externalscaler.proto`); each ScaledObject's trigger
-//! metadata ([`metadata::Spec`]) names the policy and the PromQL of its load. The [`scaler`] reads
-//! the load window from [`prometheus`], runs the workload's policy behind the [`fallback`] seam
-//! with behavior guardrails, and answers the replica target; [`telemetry`] exports what happened.
+//! metadata ([`metadata::Spec`]) names the policy and the PromQL of its load. The [`scaler`] keeps
+//! each workload's load [`history`], topped up from [`prometheus`], runs the workload's policy
+//! under the engine's supervisor with behavior guardrails, and answers the replica target;
+//! [`telemetry`] exports what happened.
 
 pub mod config;
-pub mod fallback;
+pub mod history;
 pub mod metadata;
 pub mod prometheus;
 pub mod scaler;

@@ -4,6 +4,9 @@ use leadtime::{Param, Params};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+/// The metric name of a trigger whose metadata names none.
+pub const METRIC_NAME: &str = "leadtime-desired-replicas";
+
 /// What the scaler answers: the policy's target, or the reactive one while observing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -53,6 +56,8 @@ pub struct Spec {
     pub on_error: OnError,
     /// HPA `behavior` YAML/JSON for the guardrails, if any.
     pub behavior: Option<String>,
+    /// The metric name reported to KEDA (`metricName`, default [`METRIC_NAME`]).
+    pub metric_name: String,
 }
 
 /// A bad or missing metadata key; becomes a gRPC InvalidArgument naming the key.
@@ -72,7 +77,29 @@ fn bad(key: &str, message: impl Into<String>) -> MetadataError {
     }
 }
 
-/// The keys `Spec::parse` knows, besides `param.<name>`.
+/// KEDA's own keys of an `external`/`external-push` trigger (and of its TriggerAuthentication),
+/// which KEDA passes to the scaler with the rest of the metadata: accepted and ignored.
+pub const KEDA_KEYS: [&str; 7] = [
+    "scalerAddress",
+    "caCert",
+    "tlsCertFile",
+    "tlsClientCert",
+    "tlsClientKey",
+    "enableTLS",
+    "unsafeSsl",
+];
+
+/// The most points a workload's load window holds (about 800 KiB of `f64`): ten weeks at one
+/// minute. Bounds the memory of each workload's history.
+pub const MAX_POINTS: u64 = 100_800;
+
+/// The default `lookback`: a week, so that the predictive policy sees seven daily cycles.
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 86_400);
+
+/// The default `step`: one minute (10,080 points over a week).
+pub const DEFAULT_STEP: Duration = Duration::from_secs(60);
+
+/// The keys `Spec::parse` knows, besides `param.<name>` and [`KEDA_KEYS`].
 pub const KEYS: [&str; 14] = [
     "policy",
     "query",
@@ -111,10 +138,14 @@ impl Spec {
                     return Err(bad(key, "names no parameter (use param.<name>)"));
                 }
                 params.insert(name.to_string(), parse_param(value.trim()));
-            } else if !KEYS.contains(&key.as_str()) {
+            } else if !KEYS.contains(&key.as_str()) && !KEDA_KEYS.contains(&key.as_str()) {
                 return Err(bad(
                     key,
-                    format!("unknown key (known: {}, param.<name>)", KEYS.join(", ")),
+                    format!(
+                        "unknown key (known: {}, param.<name>; KEDA's own: {})",
+                        KEYS.join(", "),
+                        KEDA_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -125,20 +156,27 @@ impl Spec {
         let lookback = get("lookback")
             .map(|v| duration("lookback", v))
             .transpose()?
-            .unwrap_or(Duration::from_secs(600));
+            .unwrap_or(DEFAULT_LOOKBACK);
         let step = get("step")
             .map(|v| duration("step", v))
             .transpose()?
-            .unwrap_or(Duration::from_secs(30));
+            .unwrap_or(DEFAULT_STEP);
         if step > lookback {
             return Err(bad(
                 "step",
                 format!("{step:?} is longer than lookback {lookback:?}"),
             ));
         }
-        // Prometheus refuses more than 11,000 points per series.
-        if lookback.as_secs_f64() / step.as_secs_f64() > 11_000.0 {
-            return Err(bad("step", "gives more than 11000 points over lookback"));
+        // The history is fetched in chunks under Prometheus' 11,000 points per query; what
+        // bounds it is the memory each workload holds.
+        if lookback.as_secs_f64() / step.as_secs_f64() > MAX_POINTS as f64 {
+            return Err(bad(
+                "step",
+                format!("gives more than {MAX_POINTS} points over lookback"),
+            ));
+        }
+        if step < Duration::from_secs(1) || step.subsec_nanos() != 0 {
+            return Err(bad("step", "must be a whole number of seconds"));
         }
         let min_replicas = count("minReplicas", get("minReplicas").unwrap_or("1"))?;
         let max_replicas = count("maxReplicas", get("maxReplicas").unwrap_or("100"))?;
@@ -178,6 +216,7 @@ impl Spec {
             mode,
             on_error,
             behavior: get("behavior").map(str::to_string),
+            metric_name: get("metricName").unwrap_or(METRIC_NAME).to_string(),
         })
     }
 }
@@ -280,7 +319,9 @@ mod tests {
             (&[("targetPerPod", "0")], "targetPerPod"),
             (&[("targetPerPod", "NaN")], "targetPerPod"),
             (&[("lookback", "10x")], "lookback"),
-            (&[("step", "20m")], "step"),
+            (&[("step", "20m"), ("lookback", "10m")], "step"),
+            (&[("step", "1s"), ("lookback", "30d")], "step"),
+            (&[("step", "1500ms")], "step"),
             (&[("minReplicas", "-1")], "minReplicas"),
             (&[("minReplicas", "5"), ("maxReplicas", "3")], "minReplicas"),
             (&[("maxReplicas", "1.5")], "maxReplicas"),
@@ -328,13 +369,28 @@ mod tests {
         let spec = Spec::parse(&m, &defaults).unwrap();
         assert_eq!(spec.policy, "hpa");
         assert_eq!(spec.lookback, Duration::from_secs(300));
-        assert_eq!(spec.step, Duration::from_secs(30));
+        assert_eq!(spec.step, DEFAULT_STEP);
         assert_eq!((spec.min_replicas, spec.max_replicas), (1, 40));
         assert_eq!(spec.target_per_pod, 12.5);
         assert_eq!(spec.params.get("headroom"), Some(&Param::Number(0.1)));
         assert_eq!(spec.params.get("window"), Some(&Param::Text("fast".into())));
         assert_eq!(spec.mode, Mode::Observe);
         assert_eq!(spec.on_error, OnError::Hold);
+    }
+
+    #[test]
+    fn kedas_own_keys_are_accepted_and_ours_still_checked() {
+        let mut m = meta(&[("query", "q"), ("targetPerPod", "5")]);
+        for key in KEDA_KEYS {
+            m.insert(key.to_string(), "x".to_string());
+        }
+        let spec = Spec::parse(&m, &BTreeMap::new()).unwrap();
+        assert_eq!(spec.lookback, DEFAULT_LOOKBACK);
+        assert!(spec.params.is_empty());
+        m.insert("lookbak".into(), "1h".into());
+        let err = Spec::parse(&m, &BTreeMap::new()).unwrap_err();
+        assert_eq!(err.key, "lookbak");
+        assert!(err.message.contains("scalerAddress"), "{err}");
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! A client of the Prometheus HTTP API (`/api/v1/query_range`, `/api/v1/query`), with a timeout
-//! on every call and a short cache so that KEDA's polling does not hammer Prometheus.
+//! A client of the Prometheus HTTP API (`/api/v1/query_range`, `/api/v1/query`, and
+//! `/api/v1/parse_query` to check a query), with a timeout on every call and a short cache of
+//! instant queries so that KEDA's polling does not hammer Prometheus.
 
+use crate::history::Chunk;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Why a query gave no usable answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -38,10 +40,14 @@ pub enum FetchError {
     /// The query matched no series.
     #[error("query `{0}` returned no data")]
     NoData(String),
+    /// Prometheus refused the query itself (`errorType: bad_data`): a configuration error.
+    #[error("prometheus refuses the query: {0}")]
+    BadQuery(String),
 }
 
 impl FetchError {
-    /// A short label for metrics: `unreachable`, `timeout`, `api`, `decode`, `no-data`.
+    /// A short label for metrics: `unreachable`, `timeout`, `api`, `decode`, `no-data`,
+    /// `bad-query`.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Unreachable { .. } => "unreachable",
@@ -49,28 +55,20 @@ impl FetchError {
             FetchError::Api { .. } => "api",
             FetchError::Decode(_) => "decode",
             FetchError::NoData(_) => "no-data",
+            FetchError::BadQuery(_) => "bad-query",
         }
     }
 }
 
-/// A load window: the sum over all returned series at each step, NaN where no series had a point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Window {
-    /// Time of the last point, Unix milliseconds.
-    pub end_ms: i64,
-    /// Seconds between points.
-    pub step_seconds: f64,
-    /// Oldest first.
-    pub values: Vec<f64>,
-}
+type Cached = (Instant, Result<Arc<Vec<f64>>, FetchError>);
 
-type Cached = (Instant, Result<Arc<Answer>, FetchError>);
-
-/// What a query returned, in the form callers use.
+/// What a `query_range` returned: the sum over series at each point that has one.
 #[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Range(Window),
-    Instant(Vec<f64>),
+pub struct Range {
+    /// (Unix seconds, summed value), oldest first; only points some series had.
+    pub points: Vec<(i64, f64)>,
+    /// Samples Prometheus returned (all series, all points): its cost of the query.
+    pub samples: usize,
 }
 
 /// A Prometheus server's HTTP API.
@@ -102,64 +100,58 @@ impl Prometheus {
         &self.base
     }
 
-    /// `query` over the last `lookback` at `step`, summed over series, ending now (the freshest
-    /// point matters most to a scaler, so the grid is not aligned to `step`).
-    pub async fn range(
-        &self,
-        query: &str,
-        lookback: Duration,
-        step: Duration,
-    ) -> Result<Window, FetchError> {
-        let key = format!("range\n{query}\n{lookback:?}\n{step:?}");
-        let answer = self
-            .cached(&key, || async {
-                let step_s = step.as_secs_f64();
-                let end = (unix_seconds() * 1000.0).floor() / 1000.0;
-                let points = (lookback.as_secs_f64() / step_s).floor().max(1.0);
-                let start = end - (points - 1.0) * step_s;
-                let qs = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("query", query)
-                    .append_pair("start", &format!("{start:.3}"))
-                    .append_pair("end", &format!("{end:.3}"))
-                    .append_pair("step", &format!("{step_s}"))
-                    .finish();
-                let data: Data = self.get(&format!("/api/v1/query_range?{qs}")).await?;
-                let n = points as usize;
-                let mut values = vec![f64::NAN; n];
-                if data.result.is_empty() {
-                    return Err(FetchError::NoData(query.to_string()));
-                }
-                for series in &data.result {
-                    for (ts, text) in series.values.iter().flatten() {
-                        let i = ((ts - start) / step_s).round();
-                        let v = parse_value(text)?;
-                        if i >= 0.0 && (i as usize) < n && v.is_finite() {
-                            let slot = &mut values[i as usize];
-                            *slot = if slot.is_nan() { v } else { *slot + v };
-                        }
-                    }
-                }
-                if values.iter().all(|v| v.is_nan()) {
-                    return Err(FetchError::NoData(query.to_string()));
-                }
-                Ok(Answer::Range(Window {
-                    end_ms: (end * 1000.0) as i64,
-                    step_seconds: step_s,
-                    values,
-                }))
-            })
-            .await?;
-        match answer.as_ref() {
-            Answer::Range(w) => Ok(w.clone()),
-            Answer::Instant(_) => Err(FetchError::Decode("cache mix-up".into())),
+    /// `query` at every point of `chunk`, summed over series; `NoData` when no series matched.
+    /// Not cached: the history asks each range once.
+    pub async fn range(&self, query: &str, chunk: Chunk) -> Result<Range, FetchError> {
+        let qs = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", query)
+            .append_pair("start", &chunk.start.to_string())
+            .append_pair("end", &chunk.end.to_string())
+            .append_pair("step", &chunk.step.to_string())
+            .finish();
+        let data: Data = self.get(&format!("/api/v1/query_range?{qs}")).await?;
+        if data.result.is_empty() {
+            return Err(FetchError::NoData(query.to_string()));
         }
+        let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
+        let mut samples = 0;
+        for series in &data.result {
+            for (ts, text) in series.values.iter().flatten() {
+                samples += 1;
+                let v = parse_value(text)?;
+                if v.is_finite() {
+                    *sums.entry(ts.round() as i64).or_insert(0.0) += v;
+                }
+            }
+        }
+        Ok(Range {
+            points: sums.into_iter().collect(),
+            samples,
+        })
+    }
+
+    /// Checks that Prometheus parses `query`, without running it: `/api/v1/parse_query`
+    /// (Prometheus 2.49+), else `/api/v1/format_query` (2.31+), else an instant query.
+    /// `BadQuery` when it does not parse; other errors say nothing about the query.
+    pub async fn check(&self, query: &str) -> Result<(), FetchError> {
+        let qs = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", query)
+            .finish();
+        for endpoint in ["parse_query", "format_query", "query"] {
+            match self.get_raw(&format!("/api/v1/{endpoint}?{qs}")).await {
+                // An older Prometheus without the endpoint: try the next.
+                Err(FetchError::Api { status: 404, .. }) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// `query` now: one finite value per returned series; `NoData` when there is none.
     pub async fn instant(&self, query: &str) -> Result<Vec<f64>, FetchError> {
-        let key = format!("instant\n{query}");
         let answer = self
-            .cached(&key, || async {
+            .cached(query, || async {
                 let qs = form_urlencoded::Serializer::new(String::new())
                     .append_pair("query", query)
                     .finish();
@@ -176,19 +168,16 @@ impl Prometheus {
                 if values.is_empty() {
                     return Err(FetchError::NoData(query.to_string()));
                 }
-                Ok(Answer::Instant(values))
+                Ok(values)
             })
             .await?;
-        match answer.as_ref() {
-            Answer::Instant(v) => Ok(v.clone()),
-            Answer::Range(_) => Err(FetchError::Decode("cache mix-up".into())),
-        }
+        Ok(answer.as_ref().clone())
     }
 
-    async fn cached<F, Fut>(&self, key: &str, fetch: F) -> Result<Arc<Answer>, FetchError>
+    async fn cached<F, Fut>(&self, key: &str, fetch: F) -> Result<Arc<Vec<f64>>, FetchError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Answer, FetchError>>,
+        Fut: std::future::Future<Output = Result<Vec<f64>, FetchError>>,
     {
         if let Some((at, hit)) = self.lock().get(key) {
             if at.elapsed() < self.cache_ttl {
@@ -210,8 +199,14 @@ impl Prometheus {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// GETs `path` and decodes the API's envelope, within the timeout.
+    /// GETs `path` and decodes the API's envelope and its `data`, within the timeout.
     async fn get(&self, path: &str) -> Result<Data, FetchError> {
+        let data = self.get_raw(path).await?;
+        serde_json::from_value(data).map_err(|e| FetchError::Decode(e.to_string()))
+    }
+
+    /// GETs `path` and decodes the API's envelope, within the timeout; its `data` as is.
+    async fn get_raw(&self, path: &str) -> Result<serde_json::Value, FetchError> {
         let url = format!("{}{path}", self.base);
         let uri: hyper::Uri = url.parse().map_err(|e| FetchError::Unreachable {
             url: url.clone(),
@@ -251,6 +246,9 @@ impl Prometheus {
                 }
             }
         })?;
+        if envelope.error_type.as_deref() == Some("bad_data") {
+            return Err(FetchError::BadQuery(envelope.error.unwrap_or_default()));
+        }
         if envelope.status != "success" || status != 200 {
             return Err(FetchError::Api {
                 status,
@@ -285,18 +283,11 @@ fn parse_value(text: &str) -> Result<f64, FetchError> {
         .map_err(|_| FetchError::Decode(format!("sample value `{text}` is not a number")))
 }
 
-fn unix_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[derive(Deserialize)]
 struct Envelope {
     status: String,
     #[serde(default)]
-    data: Option<Data>,
+    data: Option<serde_json::Value>,
     #[serde(default, rename = "errorType")]
     error_type: Option<String>,
     #[serde(default)]

@@ -1,30 +1,56 @@
-//! The scaler's core, apart from gRPC: one supervised policy per workload, fed from Prometheus.
+//! The scaler's core, apart from gRPC: one supervised policy and one load history per
+//! workload trigger, fed from Prometheus.
+//!
+//! A workload is identified by the ScaledObject's namespace and name, the trigger's metric name
+//! and its query, so that two leadtime triggers of one ScaledObject keep apart. Its state lives
+//! until it goes unpolled for [`Settings::idle_after`]; then [`Scaler::evict_idle`] drops it with
+//! its `/metrics` series.
 
-use crate::fallback::{self, Breaker, Supervised};
+use crate::history::History;
 use crate::metadata::{MetadataError, Mode, OnError, Spec};
 use crate::prometheus::{FetchError, Prometheus};
 use crate::telemetry::{DecisionLabels, ErrorLabels, Telemetry, WorkloadLabels};
 use leadtime::behavior::Controller;
+use leadtime::supervisor::{BreakerState, Fallback, Supervisor, SupervisorConfig};
 use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Workload};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Settings shared by every workload, from the config file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Metadata defaults, under each trigger's own metadata.
     pub defaults: BTreeMap<String, String>,
     /// Guardrails for workloads whose metadata has no `behavior`.
     pub behavior: Behavior,
-    /// The policy circuit breaker.
-    pub breaker: Breaker,
+    /// Consecutive policy failures that open the circuit.
+    pub breaker_failures: u32,
+    /// How long the circuit stays open (in request time).
+    pub breaker_open_for: Duration,
+    /// A workload not polled for this long is dropped with its `/metrics` series.
+    pub idle_after: Duration,
+    /// How long fetched history and instant answers are reused before asking Prometheus again.
+    pub cache_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            defaults: BTreeMap::new(),
+            behavior: Behavior::default(),
+            breaker_failures: 3,
+            breaker_open_for: Duration::from_secs(30),
+            idle_after: Duration::from_secs(15 * 60),
+            cache_ttl: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Why a workload got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {
-    /// Bad or missing metadata (gRPC InvalidArgument).
+    /// Bad or missing metadata, or a query Prometheus refuses (gRPC InvalidArgument).
     #[error(transparent)]
     Metadata(#[from] MetadataError),
     /// Nothing to answer with: no policy decision and no earlier target to hold (gRPC Unavailable).
@@ -37,29 +63,44 @@ pub enum ScaleError {
 pub struct Answer {
     /// Replicas to return.
     pub replicas: u32,
+    /// Whether the policy wants pods (its target before rate limits is above zero): IsActive.
+    pub active: bool,
     /// `policy`, `fallback` or `reactive` (observe mode).
     pub source: &'static str,
     /// Why.
     pub reason: String,
 }
 
-/// One workload's state between calls.
+/// What identifies a workload trigger: namespace, ScaledObject name, metric name and query.
+type Key = (String, String, String, String);
+
+/// One workload trigger's state between calls.
 struct State {
     spec: Spec,
-    supervised: Supervised,
-    /// The target returned last: the stand-in for current replicas and what `hold` holds.
-    last: Option<u32>,
+    supervisor: Supervisor,
+    history: History,
+    /// The ready times last read.
+    ready_seconds: Vec<f64>,
+    labels: WorkloadLabels,
+    /// Error kinds counted for this workload, to remove their series when it is dropped.
+    kinds: BTreeSet<String>,
+    /// Whether KEDA was given a target since the trigger was (re)built: only then is one held.
+    answered: bool,
 }
 
-/// Every workload's state by (namespace, name).
-type Workloads = HashMap<(String, String), Arc<Mutex<State>>>;
+/// A workload's state and when it was last polled.
+struct Entry {
+    state: Arc<tokio::sync::Mutex<State>>,
+    used: Instant,
+    labels: WorkloadLabels,
+}
 
 /// Serves replica targets for every ScaledObject that asks.
 pub struct Scaler {
     engine: Engine,
     prometheus: Prometheus,
     settings: Settings,
-    workloads: Mutex<Workloads>,
+    workloads: Mutex<HashMap<Key, Entry>>,
     telemetry: Arc<Telemetry>,
 }
 
@@ -85,38 +126,58 @@ impl Scaler {
         &self.telemetry
     }
 
-    /// Checks a trigger's metadata without deciding (for GetMetricSpec).
-    pub fn check(&self, metadata: &HashMap<String, String>) -> Result<Spec, ScaleError> {
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Parses a trigger's metadata, without Prometheus or the policy.
+    pub fn parse(&self, metadata: &HashMap<String, String>) -> Result<Spec, ScaleError> {
         Ok(Spec::parse(metadata, &self.settings.defaults)?)
     }
 
-    /// The replicas the workload `namespace/name` should have now.
+    /// Checks everything about a trigger that can be checked without data (for GetMetricSpec):
+    /// the metadata, the policy loading with its params, the behavior, and that Prometheus parses
+    /// each query. Keeps the workload's state for the calls to come.
+    pub async fn check(
+        &self,
+        namespace: &str,
+        name: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Spec, ScaleError> {
+        let spec = self.parse(metadata)?;
+        self.workload(namespace, name, &spec).await?;
+        Ok(spec)
+    }
+
+    /// The replicas the workload `namespace/name` should have now, for the trigger `metadata`.
     pub async fn desired(
         &self,
         namespace: &str,
         name: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<Answer, ScaleError> {
-        let spec = self.check(metadata)?;
-        let state = self.workload(namespace, name, &spec)?;
-        let labels = WorkloadLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        };
-        let fetched = self.fetch(&spec).await;
-        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        let answer = match fetched {
+        let spec = self.parse(metadata)?;
+        let state = self.workload(namespace, name, &spec).await?;
+        let mut state = state.lock().await;
+        let labels = state.labels.clone();
+        let answer = match self.fetch(&mut state).await {
+            Err(FetchError::BadQuery(message)) => {
+                // The configuration, not a fault: never held.
+                return Err(MetadataError {
+                    key: "query".into(),
+                    message: format!("prometheus refuses it: {message}"),
+                }
+                .into());
+            }
             Err(e) => {
                 tracing::warn!(namespace, name, kind = e.kind(), error = %e, "prometheus query failed");
-                self.telemetry
-                    .fetch_errors
-                    .get_or_create(&error_labels(&labels, e.kind()))
-                    .inc();
-                self.fall_back(&state, &labels, e.to_string())?
+                self.count_error(&mut state, e.kind(), false);
+                self.hold(&state, e.to_string())?
             }
-            Ok(fetched) => self.decide(&mut state, namespace, name, &labels, fetched)?,
+            Ok(fetched) => self.decide(&mut state, namespace, name, fetched)?,
         };
-        state.last = Some(answer.replicas);
+        state.answered = true;
         self.telemetry
             .desired
             .get_or_create(&labels)
@@ -124,8 +185,9 @@ impl Scaler {
         self.telemetry
             .decisions
             .get_or_create(&DecisionLabels {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
+                namespace: labels.namespace.clone(),
+                name: labels.name.clone(),
+                metric: labels.metric.clone(),
                 source: answer.source.to_string(),
                 mode: match spec.mode {
                     Mode::Decide => "decide".into(),
@@ -133,28 +195,121 @@ impl Scaler {
                 },
             })
             .inc();
-        tracing::info!(namespace, name, replicas = answer.replicas, source = answer.source, reason = %answer.reason, "decision");
+        tracing::info!(namespace, name, metric = %labels.metric, replicas = answer.replicas, source = answer.source, reason = %answer.reason, "decision");
         Ok(answer)
     }
 
-    /// The workload's state, created (or re-created, when its metadata changed) as needed.
-    fn workload(
+    /// Drops every workload not polled for the idle time, with its `/metrics` series; returns
+    /// how many.
+    pub fn evict_idle(&self) -> usize {
+        let idle = self.settings.idle_after;
+        let mut workloads = self.lock();
+        let before = workloads.len();
+        let mut gone = Vec::new();
+        workloads.retain(|_, e| {
+            let keep = e.used.elapsed() < idle;
+            if !keep {
+                gone.push((e.labels.clone(), e.state.clone()));
+            }
+            keep
+        });
+        let evicted = before - workloads.len();
+        let live: BTreeSet<_> = workloads
+            .values()
+            .map(|e| (&e.labels.namespace, &e.labels.name, &e.labels.metric))
+            .collect();
+        for (labels, state) in &gone {
+            // Another trigger state with the same labels (its query changed) keeps the series.
+            if live.contains(&(&labels.namespace, &labels.name, &labels.metric)) {
+                continue;
+            }
+            let kinds: Vec<String> = state
+                .try_lock()
+                .map(|s| s.kinds.iter().cloned().collect())
+                .unwrap_or_default();
+            self.telemetry.forget(labels, &kinds);
+            tracing::info!(namespace = %labels.namespace, name = %labels.name, metric = %labels.metric, "workload idle: dropped");
+        }
+        self.telemetry.workloads.set(workloads.len() as i64);
+        self.telemetry.evictions.inc_by(evicted as u64);
+        evicted
+    }
+
+    /// How many workloads are held.
+    pub fn workload_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The workload's state: created (or rebuilt, when its metadata changed) after checking
+    /// everything that can be checked without data.
+    async fn workload(
         &self,
         namespace: &str,
         name: &str,
         spec: &Spec,
-    ) -> Result<Arc<Mutex<State>>, ScaleError> {
-        let key = (namespace.to_string(), name.to_string());
-        let existing = self.lock().get(&key).cloned();
-        let mut last = None;
-        if let Some(state) = existing {
-            let guard = state.lock().unwrap_or_else(|p| p.into_inner());
-            if guard.spec == *spec {
-                drop(guard);
-                return Ok(state);
+    ) -> Result<Arc<tokio::sync::Mutex<State>>, ScaleError> {
+        let metric = spec.metric_name.clone();
+        let key = (
+            namespace.to_string(),
+            name.to_string(),
+            metric.clone(),
+            spec.query.clone(),
+        );
+        let existing = {
+            let mut workloads = self.lock();
+            workloads.get_mut(&key).map(|e| {
+                e.used = Instant::now();
+                e.state.clone()
+            })
+        };
+        if let Some(state) = &existing {
+            if state.lock().await.spec == *spec {
+                return Ok(state.clone());
             }
-            last = guard.last;
         }
+        let (supervisor, labels) = self.build(namespace, name, spec).await?;
+        let history = History::new(spec.lookback, spec.step);
+        if let Some(state) = existing {
+            // A changed trigger: a new policy; the history stays when its grid is the same (the
+            // query is part of the key). Nothing is held across the change: a broken config
+            // answers an error, not the old target.
+            let mut s = state.lock().await;
+            if s.spec.step != spec.step || s.spec.lookback != spec.lookback {
+                s.history = history;
+            }
+            s.spec = spec.clone();
+            s.supervisor = supervisor;
+            s.answered = false;
+            return Ok(state.clone());
+        }
+        let state = Arc::new(tokio::sync::Mutex::new(State {
+            spec: spec.clone(),
+            supervisor,
+            history,
+            ready_seconds: Vec::new(),
+            labels: labels.clone(),
+            kinds: BTreeSet::new(),
+            answered: false,
+        }));
+        let mut workloads = self.lock();
+        // Two first calls at once: the first one in wins.
+        let entry = workloads.entry(key).or_insert(Entry {
+            state,
+            used: Instant::now(),
+            labels,
+        });
+        let state = entry.state.clone();
+        self.telemetry.workloads.set(workloads.len() as i64);
+        Ok(state)
+    }
+
+    /// Loads the policy with its params, parses the behavior and has Prometheus parse each query.
+    async fn build(
+        &self,
+        namespace: &str,
+        name: &str,
+        spec: &Spec,
+    ) -> Result<(Supervisor, WorkloadLabels), ScaleError> {
         let behavior = match &spec.behavior {
             Some(text) => Behavior::parse(text).map_err(|e| MetadataError {
                 key: "behavior".into(),
@@ -173,62 +328,131 @@ impl Scaler {
                 key: "policy".into(),
                 message: format!("`{}` does not load: {}: {e}", spec.policy, e.kind()),
             })?;
-        let state = Arc::new(Mutex::new(State {
-            spec: spec.clone(),
-            supervised: Supervised::new(policy, guardrails, self.settings.breaker),
-            last,
-        }));
-        self.lock().insert(key, state.clone());
-        Ok(state)
+        let queries = [
+            ("query", Some(&spec.query)),
+            ("readyTimeQuery", spec.ready_time_query.as_ref()),
+            ("replicasQuery", spec.replicas_query.as_ref()),
+        ];
+        for (key, query) in queries {
+            let Some(query) = query else { continue };
+            match self.prometheus.check(query).await {
+                Ok(()) => {}
+                Err(FetchError::BadQuery(message)) => {
+                    return Err(MetadataError {
+                        key: key.into(),
+                        message: format!("prometheus does not parse it: {message}"),
+                    }
+                    .into())
+                }
+                // Prometheus unreachable or failing: the query cannot be checked now; a bad one
+                // still fails at the first GetMetrics.
+                Err(e) => tracing::warn!(namespace, name, key, error = %e, "query not checked"),
+            }
+        }
+        let config = SupervisorConfig {
+            fallback: match spec.on_error {
+                OnError::Hold => Fallback::HoldLast,
+                OnError::Error => Fallback::HoldCurrent,
+            },
+            failure_threshold: self.settings.breaker_failures,
+            backoff_ms: u64::try_from(self.settings.breaker_open_for.as_millis())
+                .unwrap_or(u64::MAX),
+        };
+        let labels = WorkloadLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            metric: spec.metric_name.clone(),
+        };
+        Ok((
+            Supervisor::new(policy, config).with_guardrails(guardrails),
+            labels,
+        ))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Workloads> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
         self.workloads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The load window, ready times and current replicas from Prometheus.
-    async fn fetch(&self, spec: &Spec) -> Result<Fetched, FetchError> {
-        let window = self
-            .prometheus
-            .range(&spec.query, spec.lookback, spec.step)
-            .await?;
-        let mut ready_seconds = Vec::new();
-        if let Some(q) = &spec.ready_time_query {
-            // Ready times are optional input: a failing query leaves them out, it fails nothing.
+    fn count_error(&self, state: &mut State, kind: &str, policy: bool) {
+        let labels = error_labels(&state.labels, kind);
+        if policy {
+            self.telemetry.policy_errors.get_or_create(&labels).inc();
+        } else {
+            self.telemetry.fetch_errors.get_or_create(&labels).inc();
+        }
+        state.kinds.insert(kind.to_string());
+    }
+
+    /// Tops up the history (the grid points it lacks, then the load now) and reads ready times
+    /// and current replicas from Prometheus.
+    async fn fetch(&self, state: &mut State) -> Result<Fetched, FetchError> {
+        let now_ms = unix_ms();
+        let backfill = state.history.is_empty();
+        let mut answered = false;
+        for chunk in state.history.missing(now_ms as f64 / 1000.0) {
+            self.telemetry.range_queries.inc();
+            match self.prometheus.range(&state.spec.query, chunk).await {
+                Ok(range) => {
+                    self.telemetry.samples_fetched.inc_by(range.samples as u64);
+                    state.history.merge(chunk.start, chunk.end, &range.points);
+                    answered = true;
+                }
+                // A stretch without data (older than the metric, a scrape outage): the load
+                // now, below, says whether the query has data at all.
+                Err(FetchError::NoData(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if backfill && answered {
+            self.telemetry.backfills.inc();
+        }
+        let now = self.prometheus.instant(&state.spec.query).await?;
+        self.telemetry.samples_fetched.inc_by(now.len() as u64);
+        state.history.set_tail(now_ms, now.iter().sum());
+        let window = state
+            .history
+            .window()
+            .ok_or_else(|| FetchError::NoData(state.spec.query.clone()))?;
+        self.telemetry
+            .history_seconds
+            .get_or_create(&state.labels)
+            .set(window.span_seconds() as i64);
+        if let Some(q) = &state.spec.ready_time_query {
+            // Ready times are optional input: a failing query keeps the last ones read.
             match self.prometheus.instant(q).await {
-                Ok(v) => ready_seconds = v.into_iter().filter(|s| *s >= 0.0).collect(),
+                Ok(v) => state.ready_seconds = v.into_iter().filter(|s| *s >= 0.0).collect(),
                 Err(e) => tracing::debug!(error = %e, "readyTimeQuery gave nothing"),
             }
-        } else if let Some(s) = spec.ready_seconds {
-            ready_seconds.push(s);
+        } else {
+            state.ready_seconds = state.spec.ready_seconds.into_iter().collect();
         }
-        let current = match &spec.replicas_query {
+        let current = match &state.spec.replicas_query {
             Some(q) => Some(self.prometheus.instant(q).await?.iter().sum::<f64>()),
             None => None,
         };
-        Ok(Fetched {
-            window,
-            ready_seconds,
-            current,
-        })
+        Ok(Fetched { window, current })
     }
 
-    /// Runs the policy on what was fetched; the fallback when it fails.
+    /// Runs the supervised policy on what was fetched; the hold fallback when it fails.
     fn decide(
         &self,
         state: &mut State,
         namespace: &str,
         name: &str,
-        labels: &WorkloadLabels,
         fetched: Fetched,
     ) -> Result<Answer, ScaleError> {
         let spec = state.spec.clone();
+        let labels = state.labels.clone();
         let now = unix_ms();
+        let held_before = state.supervisor.last_answer().filter(|_| state.answered);
         let current = fetched
             .current
             .map(|c| c.round().clamp(0.0, f64::from(u32::MAX)) as u32)
-            .or(state.last)
+            .or(held_before)
             .unwrap_or(spec.min_replicas);
+        let window = fetched.window;
+        let lookback = state.history.lookback_seconds();
+        let span = window.span_seconds();
         let request = Request {
             abi_version: leadtime::abi::ABI_VERSION,
             now,
@@ -245,11 +469,11 @@ impl Scaler {
             metrics: vec![Metric {
                 name: "load".into(),
                 target_per_pod: spec.target_per_pod,
-                interval_seconds: fetched.window.step_seconds,
-                end: fetched.window.end_ms,
-                values: fetched.window.values.clone(),
+                interval_seconds: window.step_seconds,
+                end: window.end_ms,
+                values: window.values,
             }],
-            ready_times: fetched
+            ready_times: state
                 .ready_seconds
                 .iter()
                 .map(|s| ReadyTime {
@@ -260,47 +484,67 @@ impl Scaler {
             params: Default::default(),
             state: None,
         };
-        let outcome = state.supervised.decide(&request);
+        let supervised = state.supervisor.decide(&request);
+        let breaker = state.supervisor.breaker(now);
         self.telemetry
             .circuit
-            .get_or_create(labels)
-            .set(state.supervised.circuit(now).gauge());
-        let decision = match outcome {
-            Ok(d) => d,
-            Err(failure) => {
-                let kind = failure.kind().map(|k| k.as_str()).unwrap_or("circuit-open");
-                tracing::warn!(namespace, name, kind, error = %failure, "policy gave no decision");
+            .get_or_create(&labels)
+            .set(circuit_gauge(breaker));
+        let decision = supervised.decision;
+        if let Some(cause) = supervised.fallback {
+            let kind = match &cause {
+                leadtime::FallbackCause::Failed { kind, .. } => kind.as_str(),
+                leadtime::FallbackCause::CircuitOpen { .. } => "circuit-open",
+            };
+            tracing::warn!(namespace, name, kind, error = %cause, "policy gave no decision");
+            self.count_error(state, kind, true);
+            if matches!(cause, leadtime::FallbackCause::Failed { .. }) {
                 self.telemetry
-                    .policy_errors
-                    .get_or_create(&error_labels(labels, kind))
-                    .inc();
-                if failure.kind().is_some() {
-                    self.telemetry
-                        .fuel
-                        .get_or_create(labels)
-                        .observe(state.supervised.last_fuel() as f64);
-                }
-                return self.fall_back(state, labels, failure.to_string());
+                    .fuel
+                    .get_or_create(&labels)
+                    .observe(decision.fuel as f64);
             }
-        };
+            self.telemetry.fallback_active.get_or_create(&labels).set(1);
+            return match (spec.on_error, held_before) {
+                (OnError::Hold, Some(_)) => Ok(Answer {
+                    replicas: decision.replicas,
+                    active: decision.replicas > 0,
+                    source: "fallback",
+                    reason: decision.reason,
+                }),
+                _ => Err(ScaleError::Unavailable(cause.to_string())),
+            };
+        }
         self.telemetry
             .fuel
-            .get_or_create(labels)
+            .get_or_create(&labels)
             .observe(decision.fuel as f64);
-        self.telemetry.fallback_active.get_or_create(labels).set(0);
+        self.telemetry.fallback_active.get_or_create(&labels).set(0);
         self.telemetry
             .policy_replicas
-            .get_or_create(labels)
+            .get_or_create(&labels)
             .set(i64::from(decision.replicas));
+        // Before the guardrails' rate limits: what the policy wants, within [min, max].
+        let wanted = decision
+            .proposed
+            .clamp(spec.min_replicas, spec.max_replicas.max(spec.min_replicas));
+        let mut reason = decision.reason;
+        if span + window.step_seconds < lookback {
+            reason = format!(
+                "{reason}; history {} of {} lookback",
+                human(span),
+                human(lookback)
+            );
+        }
         Ok(match spec.mode {
             Mode::Decide => Answer {
                 replicas: decision.replicas,
+                active: wanted > 0,
                 source: "policy",
-                reason: decision.reason,
+                reason,
             },
             Mode::Observe => {
-                let load = fetched
-                    .window
+                let load = request.metrics[0]
                     .values
                     .iter()
                     .rev()
@@ -310,43 +554,48 @@ impl Scaler {
                 let reactive = reactive(load, spec.target_per_pod, &request.replicas);
                 Answer {
                     replicas: reactive,
+                    active: reactive > 0,
                     source: "reactive",
                     reason: format!(
-                        "observe mode: reactive ceil({load} / {}) = {reactive}; policy says {} ({})",
-                        spec.target_per_pod, decision.replicas, decision.reason
+                        "observe mode: reactive ceil({load} / {}) = {reactive}; policy says {} ({reason})",
+                        spec.target_per_pod, decision.replicas
                     ),
                 }
             }
         })
     }
 
-    /// The configured answer when there is no decision: hold the last target, or an error.
-    fn fall_back(
-        &self,
-        state: &State,
-        labels: &WorkloadLabels,
-        why: String,
-    ) -> Result<Answer, ScaleError> {
-        let held = match state.spec.on_error {
-            OnError::Hold => fallback::hold(state.last),
-            OnError::Error => None,
-        };
-        self.telemetry.fallback_active.get_or_create(labels).set(1);
-        match held {
-            Some(replicas) => Ok(Answer {
+    /// The answer when Prometheus failed: hold the last target (`onError: hold`), or an error.
+    fn hold(&self, state: &State, why: String) -> Result<Answer, ScaleError> {
+        self.telemetry
+            .fallback_active
+            .get_or_create(&state.labels)
+            .set(1);
+        let last = state.supervisor.last_answer().filter(|_| state.answered);
+        match (state.spec.on_error, last) {
+            (OnError::Hold, Some(replicas)) => Ok(Answer {
                 replicas,
+                active: replicas > 0,
                 source: "fallback",
                 reason: format!("holding {replicas}: {why}"),
             }),
-            None => Err(ScaleError::Unavailable(why)),
+            _ => Err(ScaleError::Unavailable(why)),
         }
+    }
+}
+
+/// The circuit state as a gauge: 0 closed, 1 open, 2 half-open.
+fn circuit_gauge(state: BreakerState) -> i64 {
+    match state {
+        BreakerState::Closed => 0,
+        BreakerState::Open { .. } => 1,
+        BreakerState::HalfOpen => 2,
     }
 }
 
 /// What Prometheus said about one workload.
 struct Fetched {
-    window: crate::prometheus::Window,
-    ready_seconds: Vec<f64>,
+    window: crate::history::Window,
     current: Option<f64>,
 }
 
@@ -365,6 +614,7 @@ fn error_labels(w: &WorkloadLabels, kind: &str) -> ErrorLabels {
     ErrorLabels {
         namespace: w.namespace.clone(),
         name: w.name.clone(),
+        metric: w.metric.clone(),
         kind: kind.to_string(),
     }
 }
@@ -374,6 +624,28 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A duration for people: `2h`, `1d12h`, `45s`.
+fn human(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    let parts = [
+        (s / 86_400, 'd'),
+        (s / 3600 % 24, 'h'),
+        (s / 60 % 60, 'm'),
+        (s % 60, 's'),
+    ];
+    let text: String = parts
+        .iter()
+        .filter(|(v, _)| *v > 0)
+        .take(2)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect();
+    if text.is_empty() {
+        "0s".into()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ impl Server {
         limits: Limits,
     ) -> Result<Server, ServeError> {
         let url = config.prometheus.clone().ok_or(ServeError::NoPrometheus)?;
-        let prometheus = Prometheus::new(&url, config.timeout, config.cache_ttl);
+        let prometheus = Prometheus::new(&url, config.timeout, config.settings.cache_ttl);
         let engine = Engine::new(limits)?;
         let scaler = Arc::new(Scaler::new(
             engine,
@@ -89,24 +89,59 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight gRPC calls finish.
+    /// Serves until `shutdown` completes; then ends open `StreamIsActive` streams, lets
+    /// in-flight calls finish and returns, within [`GRACE`] whatever the clients do.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let telemetry = self.scaler.telemetry().clone();
         tracing::info!(grpc = %self.grpc_addr(), http = %self.http_addr(), prometheus = %self.config.prometheus.as_deref().unwrap_or(""), "serving");
-        let http = tokio::spawn(serve_http(self.http, telemetry, stop_rx));
-        let service = Service::new(self.scaler, self.config.stream_interval);
+        let http = tokio::spawn(serve_http(self.http, telemetry, stop_rx.clone()));
+        let evictor = tokio::spawn(evict_idle(self.scaler.clone(), stop_rx.clone()));
+        let service = Service::new(self.scaler, self.config.stream_interval, stop_rx.clone());
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.grpc);
-        let result = tonic::transport::Server::builder()
+        let serve = tonic::transport::Server::builder()
             .add_service(ExternalScalerServer::new(service))
             .serve_with_incoming_shutdown(incoming, async {
                 shutdown.await;
                 tracing::info!("shutting down");
-            })
-            .await;
-        let _ = stop_tx.send(true);
+                // Ends the streams, the HTTP server and the evictor.
+                let _ = stop_tx.send(true);
+            });
+        let mut stopped = stop_rx;
+        let deadline = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(GRACE).await;
+        };
+        let result = tokio::select! {
+            result = serve => result,
+            _ = deadline => {
+                tracing::warn!(grace = ?GRACE, "calls still open after the grace period: exiting anyway");
+                Ok(())
+            }
+        };
         let _ = http.await;
+        let _ = evictor.await;
         result.map_err(ServeError::from)
+    }
+}
+
+/// How long in-flight calls may take to finish after the shutdown signal (well within the 5 s
+/// a rollout should take, and Kubernetes' default grace period of 30 s).
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Drops idle workloads now and then, until `stop` turns true.
+async fn evict_idle(scaler: Arc<Scaler>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = (scaler.settings().idle_after / 4).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {
+                scaler.evict_idle();
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 
@@ -147,7 +182,7 @@ async fn serve_http(
                     continue;
                 }
             },
-            _ = stop.changed() => return,
+            _ = stop.wait_for(|s| *s) => return,
         };
         let telemetry = telemetry.clone();
         tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! KEDA's `ExternalScaler` gRPC service over a [`Scaler`].
 
+use crate::metadata::METRIC_NAME;
 use crate::proto::external_scaler_server::ExternalScaler;
 use crate::proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
@@ -13,22 +14,26 @@ use std::time::{Duration, Instant};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-/// The metric name KEDA asks for when the trigger names none.
-pub const METRIC_NAME: &str = "leadtime-desired-replicas";
-
 /// The gRPC service.
 #[derive(Clone)]
 pub struct Service {
     scaler: Arc<Scaler>,
     stream_interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Service {
-    /// The service over `scaler`; `StreamIsActive` re-checks every `stream_interval`.
-    pub fn new(scaler: Arc<Scaler>, stream_interval: Duration) -> Service {
+    /// The service over `scaler`; `StreamIsActive` re-checks every `stream_interval` and ends
+    /// its streams when `stop` turns true (shutdown).
+    pub fn new(
+        scaler: Arc<Scaler>,
+        stream_interval: Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Service {
         Service {
             scaler,
             stream_interval,
+            stop,
         }
     }
 
@@ -82,11 +87,10 @@ impl ExternalScaler for Service {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
         let start = Instant::now();
-        let result = self.answer(request.get_ref()).await.map(|a| {
-            Response::new(IsActiveResponse {
-                result: a.replicas > 0,
-            })
-        });
+        let result = self
+            .answer(request.get_ref())
+            .await
+            .map(|a| Response::new(IsActiveResponse { result: a.active }));
         self.observe("IsActive", start, &result);
         result
     }
@@ -98,18 +102,23 @@ impl ExternalScaler for Service {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
         let object = request.into_inner();
-        // Bad metadata fails the call itself rather than the stream's first message.
+        // A bad trigger fails the call itself rather than the stream's first message.
         self.scaler
-            .check(&object.scaler_metadata)
+            .check(&object.namespace, &object.name, &object.scaler_metadata)
+            .await
             .map_err(to_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let service = self.clone();
+        let mut stop = self.stop.clone();
         tokio::spawn(async move {
             let mut last: Option<bool> = None;
             loop {
+                if *stop.borrow() {
+                    return;
+                }
                 match service.answer(&object).await {
                     Ok(a) => {
-                        let active = a.replicas > 0;
+                        let active = a.active;
                         // Push the first state, then only changes.
                         if last != Some(active) {
                             last = Some(active);
@@ -126,8 +135,10 @@ impl ExternalScaler for Service {
                     // try again next round; the stream stays open.
                     Err(status) => tracing::debug!(%status, "StreamIsActive round without answer"),
                 }
+                // Shutdown ends the stream: dropping `tx` closes it with status OK.
                 tokio::select! {
                     _ = tx.closed() => return,
+                    _ = stop.wait_for(|s| *s) => return,
                     _ = tokio::time::sleep(service.stream_interval) => {}
                 }
             }
@@ -145,7 +156,8 @@ impl ExternalScaler for Service {
         let object = request.get_ref();
         let result = self
             .scaler
-            .check(&object.scaler_metadata)
+            .check(&object.namespace, &object.name, &object.scaler_metadata)
+            .await
             .map_err(to_status)
             .map(|_| {
                 // A target of 1 per replica: KEDA's AverageValue HPA then computes

@@ -7,13 +7,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-/// A workload: the ScaledObject's namespace and name.
+/// A workload: the ScaledObject's namespace and name, and the trigger's metric name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkloadLabels {
     /// Namespace.
     pub namespace: String,
     /// ScaledObject name.
     pub name: String,
+    /// The trigger's metric name (`metricName`, default `leadtime-desired-replicas`).
+    pub metric: String,
 }
 
 /// A decision: workload, where the answer came from (`policy`, `fallback`, `reactive`) and mode.
@@ -23,6 +25,8 @@ pub struct DecisionLabels {
     pub namespace: String,
     /// ScaledObject name.
     pub name: String,
+    /// The trigger's metric name.
+    pub metric: String,
     /// Where the answer came from.
     pub source: String,
     /// `decide` or `observe`.
@@ -36,6 +40,8 @@ pub struct ErrorLabels {
     pub namespace: String,
     /// ScaledObject name.
     pub name: String,
+    /// The trigger's metric name.
+    pub metric: String,
     /// The error kind (`trap`, `out-of-fuel`, `circuit-open`, `timeout`, `no-data`, ...).
     pub kind: String,
 }
@@ -70,6 +76,18 @@ pub struct Telemetry {
     pub desired: Family<WorkloadLabels, Gauge>,
     /// The policy's last target (in observe mode, what it would have returned).
     pub policy_replicas: Family<WorkloadLabels, Gauge>,
+    /// Seconds of load history each workload holds.
+    pub history_seconds: Family<WorkloadLabels, Gauge>,
+    /// Samples Prometheus returned to range queries, all workloads.
+    pub samples_fetched: Counter,
+    /// Range queries sent to Prometheus, all workloads.
+    pub range_queries: Counter,
+    /// Histories filled from empty (a new workload, a restart, a change of query or step).
+    pub backfills: Counter,
+    /// Workloads held.
+    pub workloads: Gauge,
+    /// Workloads dropped after going unpolled for the idle time.
+    pub evictions: Counter,
 }
 
 impl Default for Telemetry {
@@ -88,6 +106,38 @@ impl Default for Telemetry {
         let circuit = Family::<WorkloadLabels, Gauge>::default();
         let desired = Family::<WorkloadLabels, Gauge>::default();
         let policy_replicas = Family::<WorkloadLabels, Gauge>::default();
+        let history_seconds = Family::<WorkloadLabels, Gauge>::default();
+        let samples_fetched = Counter::default();
+        let range_queries = Counter::default();
+        let backfills = Counter::default();
+        let workloads = Gauge::default();
+        let evictions = Counter::default();
+        registry.register(
+            "history_seconds",
+            "Seconds of load history the workload holds",
+            history_seconds.clone(),
+        );
+        registry.register(
+            "prometheus_samples",
+            "Samples Prometheus returned to range queries",
+            samples_fetched.clone(),
+        );
+        registry.register(
+            "prometheus_range_queries",
+            "Range queries sent to Prometheus",
+            range_queries.clone(),
+        );
+        registry.register(
+            "history_backfills",
+            "Load histories filled from empty",
+            backfills.clone(),
+        );
+        registry.register("workloads", "Workloads held", workloads.clone());
+        registry.register(
+            "workload_evictions",
+            "Workloads dropped after the idle time",
+            evictions.clone(),
+        );
         registry.register("decisions", "Answers given to KEDA", decisions.clone());
         registry.register(
             "rpc_duration_seconds",
@@ -136,11 +186,56 @@ impl Default for Telemetry {
             circuit,
             desired,
             policy_replicas,
+            history_seconds,
+            samples_fetched,
+            range_queries,
+            backfills,
+            workloads,
+            evictions,
         }
     }
 }
 
+/// Every source and mode a decision is labelled with, for removing a workload's series.
+const SOURCES: [&str; 3] = ["policy", "fallback", "reactive"];
+const MODES: [&str; 2] = ["decide", "observe"];
+
 impl Telemetry {
+    /// Removes every series of workload `w`; `kinds` are the error kinds it was counted under.
+    pub fn forget(&self, w: &WorkloadLabels, kinds: &[String]) {
+        for family in [
+            &self.fallback_active,
+            &self.circuit,
+            &self.desired,
+            &self.policy_replicas,
+            &self.history_seconds,
+        ] {
+            family.remove(w);
+        }
+        self.fuel.remove(w);
+        for source in SOURCES {
+            for mode in MODES {
+                self.decisions.remove(&DecisionLabels {
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                    metric: w.metric.clone(),
+                    source: source.into(),
+                    mode: mode.into(),
+                });
+            }
+        }
+        for kind in kinds {
+            let labels = ErrorLabels {
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+                metric: w.metric.clone(),
+                kind: kind.clone(),
+            };
+            self.policy_errors.remove(&labels);
+            self.fetch_errors.remove(&labels);
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();

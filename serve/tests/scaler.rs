@@ -3,7 +3,10 @@
 
 mod harness;
 
-use harness::{adversarial, object, sample, Exporter, Prometheus, Scaler, SlowPrometheus};
+use harness::{
+    adversarial, counter, deploy_metadata, object, sample, Exporter, Prometheus, Scaler,
+    SlowPrometheus,
+};
 use leadtime_serve::proto::GetMetricsRequest;
 use std::time::{Duration, Instant};
 use tonic::Code;
@@ -15,8 +18,26 @@ const TARGET: f64 = 100.0;
 const ANY_UP: &str =
     "scaleUp:\n  policies:\n  - type: Pods\n    value: 1000\n    periodSeconds: 1\n";
 
+/// KEDA's own keys of an `external` trigger, which KEDA passes on with the rest.
+const KEDA_KEYS: [(&str, &str); 6] = [
+    ("scalerAddress", "leadtime-scaler.leadtime.svc:9090"),
+    ("caCert", "/certs/ca.pem"),
+    ("tlsClientCert", "/certs/cert.pem"),
+    ("tlsClientKey", "/certs/key.pem"),
+    ("tlsCertFile", "/certs/cert.pem"),
+    ("unsafeSsl", "false"),
+];
+
+/// A series of a workload with the default metric name, with `extra` labels after.
+fn series(family: &str, name: &str, extra: &str) -> String {
+    format!(
+        r#"{family}{{namespace="test",name="{name}",metric="leadtime-desired-replicas"{extra}}}"#
+    )
+}
+
 fn meta<'a>(query: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut m = vec![
+    let mut m = KEDA_KEYS.to_vec();
+    m.extend([
         ("policy", "target-tracking"),
         ("query", query),
         ("targetPerPod", "100"),
@@ -24,8 +45,11 @@ fn meta<'a>(query: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a s
         ("step", "1s"),
         ("minReplicas", "0"),
         ("maxReplicas", "50"),
-    ];
-    m.extend_from_slice(extra);
+    ]);
+    for (k, v) in extra {
+        m.retain(|(key, _)| key != k);
+        m.push((k, v));
+    }
     m
 }
 
@@ -104,23 +128,21 @@ async fn every_rpc_answers_from_real_prometheus() {
     assert_eq!(scaler.desired("shadow", &observe).await.unwrap(), want);
     let text = scaler.metrics().await;
     assert_eq!(
-        sample(
-            &text,
-            r#"leadtime_policy_replicas{namespace="test",name="shadow"}"#
-        ),
+        sample(&text, &series("leadtime_policy_replicas", "shadow", "")),
         Some((2.0 * LOAD / TARGET).ceil())
     );
     assert_eq!(
-        sample(
-            &text,
-            r#"leadtime_desired_replicas{namespace="test",name="shadow"}"#
-        ),
+        sample(&text, &series("leadtime_desired_replicas", "shadow", "")),
         Some(want)
     );
     assert_eq!(
         sample(
             &text,
-            r#"leadtime_decisions_total{namespace="test",name="web",source="policy",mode="decide"}"#
+            &series(
+                "leadtime_decisions_total",
+                "web",
+                r#",source="policy",mode="decide""#
+            )
         ),
         Some(3.0),
         "GetMetrics, IsActive and the stream's first round each decide (GetMetricSpec does not): {text}"
@@ -132,55 +154,54 @@ async fn every_rpc_answers_from_real_prometheus() {
     assert!(text.contains("leadtime_policy_fuel_count{"), "{text}");
     assert_eq!(harness::http_get(scaler.http, "/healthz").await, "ok\n");
 
-    // A query without data: the last target is held; a workload with no last target gets
-    // Unavailable, which KEDA and the HPA treat as "keep the replicas".
+    // A trigger changed to a query without data answers an error, not the old target: a
+    // change of configuration is no runtime fault to hold through.
     let empty = meta("no_such_metric", &[]);
-    assert_eq!(scaler.desired("web", &empty).await.unwrap(), want);
-    let err = scaler.desired("new", &empty).await.unwrap_err();
+    let err = scaler.desired("web", &empty).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     assert!(err.message().contains("no data"), "{}", err.message());
     let text = scaler.metrics().await;
     assert_eq!(
         sample(
             &text,
-            r#"leadtime_prometheus_errors_total{namespace="test",name="web",kind="no-data"}"#
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &text,
-            r#"leadtime_fallback_active{namespace="test",name="web"}"#
+            &series(
+                "leadtime_prometheus_errors_total",
+                "web",
+                r#",kind="no-data""#
+            )
         ),
         Some(1.0)
     );
 
-    // A policy that traps: held, counted by kind; after 3 in a row the circuit opens.
+    // Changed to a policy that traps: errors too (nothing held across a change), counted by
+    // kind; after 3 in a row the circuit opens.
     let trap_path = adversarial("unreachable.wat");
     let trap = meta("test_load", &[("policy", trap_path.as_str())]);
-    for _ in 0..4 {
-        assert_eq!(scaler.desired("web", &trap).await.unwrap(), want);
+    for i in 0..4 {
+        let err = scaler.desired("web", &trap).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{i}: {err}");
     }
     let text = scaler.metrics().await;
     assert_eq!(
         sample(
             &text,
-            r#"leadtime_policy_errors_total{namespace="test",name="web",kind="trap"}"#
+            &series("leadtime_policy_errors_total", "web", r#",kind="trap""#)
         ),
         Some(3.0)
     );
     assert_eq!(
         sample(
             &text,
-            r#"leadtime_policy_errors_total{namespace="test",name="web",kind="circuit-open"}"#
+            &series(
+                "leadtime_policy_errors_total",
+                "web",
+                r#",kind="circuit-open""#
+            )
         ),
         Some(1.0)
     );
     assert_eq!(
-        sample(
-            &text,
-            r#"leadtime_circuit_state{namespace="test",name="web"}"#
-        ),
+        sample(&text, &series("leadtime_circuit_state", "web", "")),
         Some(1.0)
     );
 
@@ -290,10 +311,7 @@ async fn prometheus_stopped_mid_test_holds_then_recovers() {
     }
     let text = scaler.metrics().await;
     assert_eq!(
-        sample(
-            &text,
-            r#"leadtime_fallback_active{namespace="test",name="web"}"#
-        ),
+        sample(&text, &series("leadtime_fallback_active", "web", "")),
         Some(0.0)
     );
     assert!(text.contains(r#"kind="unreachable""#), "{text}");
@@ -326,7 +344,11 @@ async fn slow_prometheus_gets_the_fallback_within_the_timeout() {
     assert_eq!(
         sample(
             &text,
-            r#"leadtime_prometheus_errors_total{namespace="test",name="web",kind="timeout"}"#
+            &series(
+                "leadtime_prometheus_errors_total",
+                "web",
+                r#",kind="timeout""#
+            )
         ),
         Some(1.0)
     );
@@ -336,11 +358,358 @@ async fn slow_prometheus_gets_the_fallback_within_the_timeout() {
     assert_eq!(scaler.desired("web", &held).await.unwrap(), want);
     let text = scaler.metrics().await;
     assert_eq!(
-        sample(
-            &text,
-            r#"leadtime_fallback_active{namespace="test",name="web"}"#
-        ),
+        sample(&text, &series("leadtime_fallback_active", "web", "")),
         Some(0.0)
     );
     scaler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_examples_metadata_is_accepted_as_keda_sends_it() {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    let mut scaler = Scaler::start(&prometheus.url()).await;
+
+    // Every key of the example as KEDA passes it on, KEDA's own (`scalerAddress`) included;
+    // only the PromQL is pointed at the test exporter (the cluster's metrics do not exist here).
+    let mut deployed = deploy_metadata();
+    assert!(deployed.iter().any(|(k, _)| k == "scalerAddress"));
+    assert!(deployed.iter().any(|(k, v)| k == "lookback" && v == "7d"));
+    for (key, value) in deployed.iter_mut() {
+        match key.as_str() {
+            "query" => *value = "test_load".into(),
+            "readyTimeQuery" => *value = "test_ready_seconds".into(),
+            "replicasQuery" => *value = "test_load * 0 + 3".into(),
+            _ => {}
+        }
+    }
+    let m: Vec<(&str, &str)> = deployed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let spec = scaler.spec("llm", &m).await.unwrap();
+    assert_eq!(spec.metric_specs[0].target_size_float, 1.0);
+    // Observe mode: the reactive ceil(250 / 20) = 13 is returned.
+    assert_eq!(scaler.desired("llm", &m).await.unwrap(), 13.0);
+    assert!(scaler.active("llm", &m).await);
+    // A typo of one of our own keys is still refused, with KEDA's keys present.
+    let mut typo = m.clone();
+    typo.push(("lookbak", "7d"));
+    let err = scaler.spec("llm", &typo).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("`lookbak`"), "{}", err.message());
+    scaler.shutdown().await;
+
+    // The reason says the history is too short to predict yet, and how much is needed.
+    let settings = leadtime_serve::scaler::Settings::default();
+    let core = leadtime_serve::scaler::Scaler::new(
+        leadtime::Engine::new(leadtime::Limits::default()).unwrap(),
+        leadtime_serve::prometheus::Prometheus::new(
+            &prometheus.url(),
+            Duration::from_secs(2),
+            Duration::ZERO,
+        ),
+        settings,
+        std::sync::Arc::new(leadtime_serve::telemetry::Telemetry::default()),
+    );
+    let metadata = deployed.iter().cloned().collect();
+    let answer = core.desired("shop", "llm", &metadata).await.unwrap();
+    assert_eq!(answer.source, "reactive");
+    assert!(
+        answer.reason.contains("2d needed") && answer.reason.contains("of 7d lookback"),
+        "{}",
+        answer.reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_metric_spec_fails_fast_and_a_config_changed_to_broken_answers_an_error() {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    let mut scaler = Scaler::start(&prometheus.url()).await;
+    let dir = std::env::temp_dir().join(format!("leadtime-serve-garbage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.wasm");
+    std::fs::write(&garbage, b"this is not wasm").unwrap();
+    let garbage = garbage.display().to_string();
+    let missing = dir.join("missing.wasm").display().to_string();
+
+    // (override, the key the InvalidArgument names)
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("policy", "no-such-policy")], "policy"),
+        (&[("policy", garbage.as_str())], "policy"),
+        (&[("policy", missing.as_str())], "policy"),
+        (&[("param.headroom", "99")], "policy"),
+        (
+            &[("policy", "predictive"), ("param.no_such_param", "1")],
+            "policy",
+        ),
+        (
+            &[("behavior", "scaleUp:\n  selectPolicy: Most\n")],
+            "behavior",
+        ),
+        (&[("behavior", "[not a map")], "behavior"),
+        (&[("query", "sum(rate(test_load[1m]")], "query"),
+        (
+            &[("readyTimeQuery", "test_ready_seconds{")],
+            "readyTimeQuery",
+        ),
+        (
+            &[("replicasQuery", "kube_deployment_status_replicas +")],
+            "replicasQuery",
+        ),
+        (&[("targetPerPod", "many")], "targetPerPod"),
+    ];
+    for (extra, key) in cases {
+        let m = meta("test_load", extra);
+        let err = scaler.spec("bad", &m).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{extra:?}: {err}");
+        assert!(
+            err.message().contains(&format!("`{key}`")),
+            "{extra:?}: {}",
+            err.message()
+        );
+    }
+
+    // A working trigger edited into a PromQL syntax error: InvalidArgument at once, from
+    // GetMetrics too, never the target held from before.
+    let good = meta("test_load", &[]);
+    let want = (LOAD / TARGET).ceil();
+    assert_eq!(scaler.desired("web", &good).await.unwrap(), want);
+    let broken = meta("test_load)", &[]);
+    let err = scaler.desired("web", &broken).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("`query`"), "{}", err.message());
+    // A param the policy refuses, edited in: the same.
+    let refused = meta("test_load", &[("param.headroom", "-1")]);
+    let err = scaler.desired("web", &refused).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    // Back to the working config: answers again.
+    assert_eq!(scaler.desired("web", &good).await.unwrap(), want);
+    scaler.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_scaler_refills_its_history_with_one_backfill() {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    // Four hours at one second: 14,400 points, over Prometheus' 11,000 per query, so the
+    // backfill takes two range queries.
+    let m = meta(
+        "test_load",
+        &[("lookback", "4h"), ("step", "1s"), ("behavior", ANY_UP)],
+    );
+    let want = (LOAD / TARGET).ceil();
+
+    let mut first = Scaler::start(&prometheus.url()).await;
+    assert_eq!(first.desired("web", &m).await.unwrap(), want);
+    let text = first.metrics().await;
+    assert_eq!(counter(&text, "leadtime_history_backfills_total"), 1.0);
+    assert_eq!(
+        counter(&text, "leadtime_prometheus_range_queries_total"),
+        2.0
+    );
+    let held = sample(&text, &series("leadtime_history_seconds", "web", "")).unwrap();
+    assert!(held >= 1.0, "{text}");
+    // Polled again: no backfill, at most one range query for the points after the newest held.
+    assert_eq!(first.desired("web", &m).await.unwrap(), want);
+    let text = first.metrics().await;
+    assert_eq!(counter(&text, "leadtime_history_backfills_total"), 1.0);
+    assert!(counter(&text, "leadtime_prometheus_range_queries_total") <= 3.0);
+    first.shutdown().await;
+
+    // Prometheus keeps scraping while the scaler is away; wait until it holds newer data.
+    exporter.set(2.0 * LOAD);
+    prometheus.wait_for("test_load", 2.0 * LOAD).await;
+
+    // A new scaler process starts empty: one backfill (in two chunks) refills the history,
+    // which reaches at least as far back as before.
+    let mut second = Scaler::start(&prometheus.url()).await;
+    assert_eq!(
+        second.desired("web", &m).await.unwrap(),
+        (2.0 * LOAD / TARGET).ceil()
+    );
+    let text = second.metrics().await;
+    assert_eq!(counter(&text, "leadtime_history_backfills_total"), 1.0);
+    assert_eq!(
+        counter(&text, "leadtime_prometheus_range_queries_total"),
+        2.0
+    );
+    let refilled = sample(&text, &series("leadtime_history_seconds", "web", "")).unwrap();
+    assert!(refilled > held, "held {held} s before, {refilled} s after");
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_triggers_keep_apart_and_idle_workloads_are_dropped_with_their_series() {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    let mut scaler = Scaler::start_config(&prometheus.url(), "60s", "5s").await;
+
+    // Two leadtime triggers of one ScaledObject, told apart by metric name and query.
+    let a = meta("test_load", &[("metricName", "a"), ("behavior", ANY_UP)]);
+    let b = meta(
+        "test_load * 2",
+        &[("metricName", "b"), ("behavior", ANY_UP)],
+    );
+    assert_eq!(scaler.desired("shop", &a).await.unwrap(), 3.0);
+    assert_eq!(scaler.desired("shop", &b).await.unwrap(), 5.0);
+    assert_eq!(scaler.desired("shop", &a).await.unwrap(), 3.0);
+    let text = scaler.metrics().await;
+    let of = |metric: &str| {
+        format!(r#"leadtime_desired_replicas{{namespace="test",name="shop",metric="{metric}"}}"#)
+    };
+    assert_eq!(sample(&text, &of("a")), Some(3.0), "{text}");
+    assert_eq!(sample(&text, &of("b")), Some(5.0), "{text}");
+    // The same trigger twice in a row: the policy state goes on; the decisions count is 2.
+    assert_eq!(
+        sample(
+            &text,
+            r#"leadtime_decisions_total{namespace="test",name="shop",metric="a",source="policy",mode="decide"}"#
+        ),
+        Some(2.0)
+    );
+
+    // Nobody polls them any more: after the idle time both go, with every series.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scaler.metrics().await;
+        if !text.contains(r#"name="shop""#) {
+            assert_eq!(counter(&text, "leadtime_workloads"), 0.0, "{text}");
+            assert_eq!(counter(&text, "leadtime_workload_evictions_total"), 2.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "still there after 30 s: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Polled again, it comes back.
+    assert_eq!(scaler.desired("shop", &a).await.unwrap(), 3.0);
+    scaler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_active_says_whether_the_policy_wants_pods_before_rate_limits() {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    let mut scaler = Scaler::start(&prometheus.url()).await;
+    // At zero replicas, a Percent-only scale-up rule allows 100% of 0 = 0 more pods.
+    let percent = "scaleUp:\n  stabilizationWindowSeconds: 0\n  policies:\n  - type: Percent\n    value: 100\n    periodSeconds: 15\n";
+    let m = meta(
+        "test_load",
+        &[("replicasQuery", "test_load * 0"), ("behavior", percent)],
+    );
+    assert_eq!(scaler.desired("cold", &m).await.unwrap(), 0.0);
+    // ... yet the policy wants 3 pods: KEDA must activate the workload.
+    assert!(scaler.active("cold", &m).await);
+    // No load at all: inactive.
+    let idle = meta("test_load * 0", &[("behavior", percent)]);
+    assert!(!scaler.active("idle", &idle).await);
+    scaler.shutdown().await;
+}
+
+/// Set in the environment of the child process `sigterm_ends_open_streams_and_exits_0` starts.
+const CHILD_PROMETHEUS: &str = "LEADTIME_SERVE_TEST_CHILD_PROMETHEUS";
+
+/// In a child process only: the real server with the real signal handler, until SIGTERM.
+#[test]
+fn serve_until_sigterm_child() {
+    let Ok(prometheus) = std::env::var(CHILD_PROMETHEUS) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config =
+            leadtime_serve::Config::parse(&harness::config_text(&prometheus, "60s", "15m"))
+                .unwrap();
+        let server = leadtime_serve::Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            leadtime::Limits::default(),
+        )
+        .await
+        .unwrap();
+        println!("grpc={}", server.grpc_addr());
+        server.run(leadtime_serve::shutdown_signal()).await.unwrap();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_streams_and_exits_0_within_5_s() {
+    use std::io::BufRead;
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["serve_until_sigterm_child", "--exact", "--nocapture"])
+        .env(CHILD_PROMETHEUS, prometheus.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Read the address, then drain the rest: libtest's report after SIGTERM needs the pipe open.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.strip_prefix("grpc=") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        }
+    });
+    let grpc = rx.await.expect("the child prints its address");
+    let mut client = leadtime_serve::proto::external_scaler_client::ExternalScalerClient::connect(
+        format!("http://{grpc}"),
+    )
+    .await
+    .unwrap();
+    // An `external-push` trigger: the stream stays open as long as KEDA runs.
+    let mut stream = client
+        .stream_is_active(object("pushed", &meta("test_load", &[])))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert!(first.result);
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let sent = Instant::now();
+    // The server ends the stream (status OK) rather than waiting for the client.
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("the stream ends after SIGTERM");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM"
+    );
 }

@@ -195,7 +195,7 @@ impl Drop for Prometheus {
     }
 }
 
-/// A fake Prometheus that answers `query_range` with a constant `value`, after `delay_ms`.
+/// A fake Prometheus that answers every query with a constant `value`, after `delay_ms`.
 pub struct SlowPrometheus {
     /// Its address.
     pub addr: SocketAddr,
@@ -207,7 +207,7 @@ impl SlowPrometheus {
     pub async fn start(value: f64) -> SlowPrometheus {
         let delay = Arc::new(AtomicU64::new(0));
         let d = delay.clone();
-        let addr = http_server(move |_, query| {
+        let addr = http_server(move |path, query| {
             let delay = d.load(Ordering::SeqCst);
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -215,9 +215,16 @@ impl SlowPrometheus {
                     .find(|(k, _)| k == "end")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
-                format!(
-                    r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[[{end},"{value}"]]}}]}}}}"#
-                )
+                if path.ends_with("/query_range") {
+                    format!(
+                        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[[{end},"{value}"]]}}]}}}}"#
+                    )
+                } else {
+                    // An instant query (or a parse check, which takes any success).
+                    format!(
+                        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1,"{value}"]}}]}}}}"#
+                    )
+                }
             })
         })
         .await;
@@ -255,11 +262,13 @@ impl Scaler {
 
     /// Starts the scaler with StreamIsActive re-checking every `stream_interval`.
     pub async fn start_with(prometheus: &str, stream_interval: &str) -> Scaler {
-        let config = Config::parse(&format!(
-            "prometheus:\n  url: {prometheus}\n  timeout: 400ms\n  cacheTtl: 100ms\n\
-             streamInterval: {stream_interval}\nbreaker:\n  failures: 3\n  openFor: 1m\n"
-        ))
-        .unwrap();
+        Scaler::start_config(prometheus, stream_interval, "15m").await
+    }
+
+    /// Starts the scaler with StreamIsActive re-checking every `stream_interval` and workloads
+    /// dropped after `idle_after` unpolled.
+    pub async fn start_config(prometheus: &str, stream_interval: &str, idle_after: &str) -> Scaler {
+        let config = Config::parse(&config_text(prometheus, stream_interval, idle_after)).unwrap();
         let server = Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -288,6 +297,29 @@ impl Scaler {
             stop: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// IsActive for `namespace/name` with `metadata`.
+    pub async fn active(&mut self, name: &str, metadata: &[(&str, &str)]) -> bool {
+        self.client
+            .is_active(object(name, metadata))
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+    }
+
+    /// GetMetricSpec for `namespace/name` with `metadata`.
+    pub async fn spec(
+        &mut self,
+        name: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<leadtime_serve::proto::GetMetricSpecResponse, tonic::Status> {
+        Ok(self
+            .client
+            .get_metric_spec(object(name, metadata))
+            .await?
+            .into_inner())
     }
 
     /// GetMetrics for `namespace/name` with `metadata`: the float value, checked against the int.
@@ -320,6 +352,45 @@ impl Scaler {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap();
     }
+}
+
+/// The scaler's config file for the tests: a short timeout and cache.
+pub fn config_text(prometheus: &str, stream_interval: &str, idle_after: &str) -> String {
+    format!(
+        "prometheus:\n  url: {prometheus}\n  timeout: 400ms\n  cacheTtl: 100ms\n\
+         streamInterval: {stream_interval}\nidleAfter: {idle_after}\n\
+         breaker:\n  failures: 3\n  openFor: 1m\n"
+    )
+}
+
+/// The first trigger's metadata of `deploy/scaledobject.yaml`, as KEDA passes it on
+/// (`ScaledObjectRef.scalerMetadata`: every key, values as strings).
+pub fn deploy_metadata() -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/scaledobject.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let metadata = &doc["spec"]["triggers"][0]["metadata"];
+    metadata
+        .as_mapping()
+        .expect("the first trigger has metadata")
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_norway::Value::String(s) => s.clone(),
+                other => panic!("KEDA takes only strings in metadata; {k:?} is {other:?}"),
+            };
+            (k.as_str().unwrap().to_string(), value)
+        })
+        .collect()
+}
+
+/// The value of a metric without labels in a metrics text (0 when absent).
+pub fn counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A ScaledObjectRef in namespace `test`.
