@@ -5,6 +5,11 @@
 // Plain Rust data (no dependency to parse it), read by `include!` in both places; the `Spec` and
 // `Knob` types are in `spec.rs`.
 
+/// The peers' target utilizations: beyond 1 too, since a forecast's own margin (Crane's 1-20%,
+/// the maximum over a window) makes them dearer than the reactive HPA at the same utilization,
+/// and a curve must reach the predictive policy's cost to be read there.
+const PEER_UTILIZATION: &[f64] = &[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.15, 1.3, 1.5];
+
 const TABLE: &[Spec] = &[
     Spec {
         name: "predictive",
@@ -28,12 +33,12 @@ const TABLE: &[Spec] = &[
         name: "holt-winters",
         krate: "leadtime-policy-holt-winters",
         summary: "comparison peer: additive Holt-Winters as PHPA runs it (alpha/beta/gamma, season)",
-        knob: Knob::Utilization(&[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0]),
+        knob: Knob::Utilization(PEER_UTILIZATION),
     },
     Spec {
         name: "crane-dsp",
         krate: "leadtime-policy-crane-dsp",
         summary: "comparison peer: Crane EHPA's DSP predictor (FFT of the daily or weekly cycle)",
-        knob: Knob::Utilization(&[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0]),
+        knob: Knob::Utilization(PEER_UTILIZATION),
     },
 ];
