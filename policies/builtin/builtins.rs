@@ -8,7 +8,9 @@
 /// The peers' target utilizations: beyond 1 too, since a forecast's own margin (Crane's 1-20%,
 /// the maximum over a window) makes them dearer than the reactive HPA at the same utilization,
 /// and a curve must reach the predictive policy's cost to be read there.
-const PEER_UTILIZATION: &[f64] = &[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.15, 1.3, 1.5];
+const PEER_UTILIZATION: &[f64] = &[
+    0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.3, 1.5,
+];
 
 const TABLE: &[Spec] = &[
     Spec {
