@@ -217,10 +217,12 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
             let (label, policy) = job_name(spec)?;
             let mut flags = params_for(&label, &args.params);
             if label != policy {
-                flags.extend(params_for(policy, &args.params).into_iter().filter(|f| {
-                    // Unscoped flags are already in.
-                    f.split_once('=').is_some_and(|(n, _)| !n.contains(':')) && !flags.contains(f)
-                }));
+                // The policy's own scoped flags too (unscoped ones are in already).
+                let own: Vec<String> = params_for(policy, &args.params)
+                    .into_iter()
+                    .filter(|f| !flags.contains(f))
+                    .collect();
+                flags.extend(own);
             }
             Ok(Job {
                 label,
