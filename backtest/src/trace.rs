@@ -263,10 +263,14 @@ impl Trace {
                 ));
             }
             if let Some(&(prev_line, prev_t, _)) = points.last() {
-                if t_ms == prev_t {
+                // Resampled, a repeated time is one more row of its bucket.
+                if t_ms == prev_t && resample.is_none() {
                     return Err(line_err(
                         line,
-                        format!("time `{t}` repeats the time of line {prev_line}"),
+                        format!(
+                            "time `{t}` repeats the time of line {prev_line}; --resample STEP \
+                             buckets such a trace"
+                        ),
                     ));
                 }
                 if t_ms < prev_t {
@@ -375,7 +379,7 @@ impl Trace {
     }
 }
 
-/// The rows of `points` (sorted, distinct times) in buckets of `r.step_ms`.
+/// The rows of `points` (sorted by time) in buckets of `r.step_ms`.
 fn bucket(source: &str, points: &[(u64, i64, f64)], r: Resample) -> Trace {
     let step = r.step_ms;
     let start = points[0].1.div_euclid(step) * step;
