@@ -427,5 +427,78 @@ fn sweeps_vary_each_policys_knob() {
     assert!(jobs.iter().all(|j| j.params.contains_key("quantile")));
     let hpa = backtest::sweep_jobs(&Job::new("hpa"));
     assert!(hpa.iter().all(|j| j.target_utilization.is_some()));
+    // The peers are swept as their users tune them: by the target utilization.
+    for peer in ["holt-winters", "crane-dsp"] {
+        let jobs = backtest::sweep_jobs(&Job::new(peer));
+        assert!(jobs.len() >= 4, "{peer}");
+        assert!(
+            jobs.iter().all(|j| j.target_utilization.is_some()),
+            "{peer}"
+        );
+    }
+    // Every built-in has a knob, from the one table of built-ins.
+    for name in leadtime::builtin_names() {
+        assert!(backtest::knob(name).is_some(), "{name}");
+    }
     assert_eq!(backtest::sweep_jobs(&Job::new("my.wasm")).len(), 1);
+}
+
+#[test]
+fn resample_buckets_an_irregular_export() {
+    use leadtime_backtest::{Aggregate, Resample};
+    // Times drift off any grid and come unevenly; one bucket has no row.
+    let text = "timestamp,value\n\
+                2024-01-01 00:00:10,2\n\
+                2024-01-01 00:03:50,4\n\
+                2024-01-01 00:06:00,9\n\
+                2024-01-01 00:17:59,1\n";
+    let err = parse(text).unwrap_err();
+    assert!(
+        err.contains("t.csv:") && err.contains("--resample"),
+        "{err}"
+    );
+    let r = |s: &str| Resample::parse(s).unwrap();
+    assert_eq!(
+        r("5m"),
+        Resample {
+            step_ms: 5 * MIN,
+            aggregate: Aggregate::Mean
+        }
+    );
+    let read = |spec: &str| {
+        Trace::parse_resampled(text, "t.csv", &Columns::default(), Some(r(spec))).unwrap()
+    };
+    let mean = read("5m");
+    assert_eq!(mean.step_ms, 5 * MIN);
+    assert_eq!(
+        mean.start_ms % (5 * MIN),
+        0,
+        "buckets start on the epoch's grid"
+    );
+    assert_eq!(mean.values.len(), 4);
+    assert_eq!(mean.values[0], 3.0);
+    assert_eq!(mean.values[1], 9.0);
+    assert!(mean.values[2].is_nan(), "an empty bucket is a gap");
+    assert_eq!(mean.gaps, 1);
+    assert_eq!(read("5m:max").values[0], 4.0);
+    assert_eq!(read("5m:sum").values[0], 6.0);
+    for bad in ["5m:median", "0s", "fast"] {
+        assert!(Resample::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn pods_at_a_quantile_ignore_the_outlier_maximum() {
+    let mut values = vec![10.0; 99];
+    values.push(1000.0);
+    let t = Trace::from_values("t", 0, MIN, values);
+    assert_eq!(backtest::capacity_for_peak(&t, 20), 50.0);
+    let c = backtest::capacity_for_quantile(&t, 0.5, 20).unwrap();
+    assert_eq!(c, 0.5, "the median needs 20 pods");
+    assert_eq!(backtest::capacity_for_quantile(&t, 0.0, 20), None);
+    assert_eq!(
+        backtest::capacity_for_quantile(&Trace::from_values("z", 0, MIN, vec![0.0; 5]), 0.9, 3),
+        None,
+        "a quantile of 0 gives no capacity"
+    );
 }

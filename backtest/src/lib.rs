@@ -16,12 +16,13 @@ pub mod compare;
 mod metrics;
 pub mod oracle;
 mod ready;
+pub mod scoreboard;
 mod trace;
 
 pub use compare::{matched, Matched};
 pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
-pub use trace::{parse_time, Columns, Trace, TraceError};
+pub use trace::{parse_time, Aggregate, Columns, Resample, Trace, TraceError};
 
 use leadtime::behavior::{Behavior, Controller};
 use leadtime::{Engine, Error, Policy, Result};
@@ -142,19 +143,18 @@ pub enum Knob {
     Utilization(Vec<f64>),
 }
 
-/// The sweep knob of a built-in policy (`None` for others).
+/// The sweep knob of a built-in policy, from the table of built-ins (`None` for others).
 pub fn knob(policy: &str) -> Option<Knob> {
-    match policy {
-        "hpa" => Some(Knob::Utilization(vec![
-            0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0,
-        ])),
-        "predictive" => Some(Knob::Param(
-            "quantile",
-            vec![0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
-        )),
-        "target-tracking" => Some(Knob::Param("headroom", vec![0.0, 0.1, 0.2, 0.4, 0.6, 1.0])),
-        _ => None,
-    }
+    #[cfg(feature = "builtin")]
+    return leadtime_builtin::get(policy).map(|b| match b.knob {
+        leadtime_builtin::Knob::Param(name, values) => Knob::Param(name, values.to_vec()),
+        leadtime_builtin::Knob::Utilization(values) => Knob::Utilization(values.to_vec()),
+    });
+    #[cfg(not(feature = "builtin"))]
+    return {
+        let _ = policy;
+        None
+    };
 }
 
 /// The jobs of a sweep of `job` over its knob: one per value (the job alone without a knob).
@@ -687,6 +687,24 @@ fn run_job(
 /// Capacity per pod such that the trace's peak needs `pods` pods.
 pub fn capacity_for_peak(trace: &Trace, pods: u32) -> f64 {
     trace.peak() / f64::from(pods.max(1))
+}
+
+/// Capacity per pod such that the trace's `q`-quantile (0 < q <= 1) needs `pods` pods: real
+/// traces often have a single maximum far above their usual peak. `None` when `q` is out of
+/// range or the quantile is 0.
+pub fn capacity_for_quantile(trace: &Trace, q: f64, pods: u32) -> Option<f64> {
+    if !(q > 0.0 && q <= 1.0) {
+        return None;
+    }
+    let mut v: Vec<f64> = trace
+        .values
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .collect();
+    let at = leadtime_wire::quantile(&mut v, q)?;
+    let c = at / f64::from(pods.max(1));
+    (c.is_finite() && c > 0.0).then_some(c)
 }
 
 impl From<TraceError> for Error {

@@ -50,6 +50,53 @@ pub struct Columns {
     pub value: Option<String>,
 }
 
+/// How `--resample` combines the rows that fall in one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// Their mean (a rate or a level, such as utilisation).
+    Mean,
+    /// Their largest value (sizing for the peak within the bucket).
+    Max,
+    /// Their sum (counts per interval, such as requests).
+    Sum,
+}
+
+/// Buckets a trace onto a grid of its own instead of requiring its times on one: for exports
+/// whose times drift off the grid or come at uneven intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resample {
+    /// Bucket width, ms; buckets start at multiples of it since the Unix epoch.
+    pub step_ms: i64,
+    /// How the rows of one bucket combine.
+    pub aggregate: Aggregate,
+}
+
+impl Resample {
+    /// Parses `STEP[:mean|max|sum]` (e.g. `5m`, `5m:max`); the default is the mean.
+    pub fn parse(text: &str) -> Result<Resample, String> {
+        let (step, how) = text.split_once(':').unwrap_or((text, "mean"));
+        let aggregate = match how {
+            "mean" => Aggregate::Mean,
+            "max" => Aggregate::Max,
+            "sum" => Aggregate::Sum,
+            other => {
+                return Err(format!(
+                    "`{other}` is not an aggregate: use mean, max or sum (e.g. 5m:max)"
+                ))
+            }
+        };
+        let seconds = crate::parse_seconds(step)?;
+        let step_ms = (seconds * 1000.0).round();
+        if !(step_ms >= 1000.0 && step_ms <= 7.0 * 86_400_000.0) {
+            return Err(format!("step `{step}` must be from 1s to 7d"));
+        }
+        Ok(Resample {
+            step_ms: step_ms as i64,
+            aggregate,
+        })
+    }
+}
+
 /// A workload's total demand on a regular time grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -80,6 +127,15 @@ impl Trace {
 
     /// Reads a CSV trace file.
     pub fn from_file(path: &Path, columns: &Columns) -> Result<Trace, TraceError> {
+        Trace::from_file_resampled(path, columns, None)
+    }
+
+    /// Reads a CSV trace file, bucketed onto `resample`'s grid when given.
+    pub fn from_file_resampled(
+        path: &Path,
+        columns: &Columns,
+        resample: Option<Resample>,
+    ) -> Result<Trace, TraceError> {
         let text = std::fs::read_to_string(path).map_err(|e| TraceError::Io {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -88,13 +144,25 @@ impl Trace {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        let mut trace = Trace::parse(&text, &path.display().to_string(), columns)?;
+        let mut trace =
+            Trace::parse_resampled(&text, &path.display().to_string(), columns, resample)?;
         trace.name = name;
         Ok(trace)
     }
 
     /// Reads a CSV trace from text; `source` names it in errors.
     pub fn parse(text: &str, source: &str, columns: &Columns) -> Result<Trace, TraceError> {
+        Trace::parse_resampled(text, source, columns, None)
+    }
+
+    /// Reads a CSV trace from text, bucketed onto `resample`'s grid when given: each bucket
+    /// holds the aggregate of its rows, and a bucket with no row is a gap.
+    pub fn parse_resampled(
+        text: &str,
+        source: &str,
+        columns: &Columns,
+        resample: Option<Resample>,
+    ) -> Result<Trace, TraceError> {
         let file_err = |message: String| TraceError::File {
             source_name: source.to_string(),
             message,
@@ -195,10 +263,14 @@ impl Trace {
                 ));
             }
             if let Some(&(prev_line, prev_t, _)) = points.last() {
-                if t_ms == prev_t {
+                // Resampled, a repeated time is one more row of its bucket.
+                if t_ms == prev_t && resample.is_none() {
                     return Err(line_err(
                         line,
-                        format!("time `{t}` repeats the time of line {prev_line}"),
+                        format!(
+                            "time `{t}` repeats the time of line {prev_line}; --resample STEP \
+                             buckets such a trace"
+                        ),
                     ));
                 }
                 if t_ms < prev_t {
@@ -211,6 +283,9 @@ impl Trace {
                 }
             }
             points.push((line, t_ms, value));
+        }
+        if let Some(r) = resample {
+            return Ok(bucket(source, &points, r));
         }
         if points.len() < 2 {
             return Err(file_err(format!(
@@ -233,7 +308,7 @@ impl Trace {
                     line,
                     format!(
                         "time is {}s off the trace's {}s grid (step taken as the most common \
-                         difference between rows)",
+                         difference between rows); --resample STEP buckets such a trace",
                         off_grid as f64 / 1000.0,
                         step_ms as f64 / 1000.0
                     ),
@@ -302,6 +377,32 @@ impl Trace {
             .filter(|v| !v.is_nan())
             .fold(0.0, f64::max)
     }
+}
+
+/// The rows of `points` (sorted by time) in buckets of `r.step_ms`.
+fn bucket(source: &str, points: &[(u64, i64, f64)], r: Resample) -> Trace {
+    let step = r.step_ms;
+    let start = points[0].1.div_euclid(step) * step;
+    let last = points[points.len() - 1].1;
+    let slots = ((last - start) / step + 1) as usize;
+    let mut sum = vec![0.0f64; slots];
+    let mut max = vec![f64::NEG_INFINITY; slots];
+    let mut count = vec![0u32; slots];
+    for &(_, t, v) in points {
+        let i = ((t - start) / step) as usize;
+        sum[i] += v;
+        max[i] = max[i].max(v);
+        count[i] += 1;
+    }
+    let values = (0..slots)
+        .map(|i| match (count[i], r.aggregate) {
+            (0, _) => f64::NAN,
+            (n, Aggregate::Mean) => sum[i] / f64::from(n),
+            (_, Aggregate::Max) => max[i],
+            (_, Aggregate::Sum) => sum[i],
+        })
+        .collect();
+    Trace::from_values(source, start, step, values)
 }
 
 /// Parses a time: Unix seconds, `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339; Unix milliseconds.

@@ -53,6 +53,8 @@ enum Command {
     Test(cmd::test_policy::Args),
     /// Replay a demand trace through policies, against the HPA and the oracle; prints a table.
     Backtest(cmd::backtest::Args),
+    /// The scoreboard over a corpus of traces: each policy at the predictive policy's cost.
+    Evaluate(cmd::evaluate::Args),
     /// What a policy costs: load time, per-call p50 and p99, fuel per call, memory per instance.
     Bench(cmd::bench::Args),
 }
@@ -92,6 +94,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::New(args) => cmd::new::run(args),
         Command::Test(args) => cmd::test_policy::run(args),
         Command::Backtest(args) => cmd::backtest::run(args),
+        Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     }
 }

@@ -277,6 +277,17 @@ fn replicas_chart(series: &[(String, Series)], from: i64, to: i64) -> String {
     line_chart("Replicas (ready or starting)", "pods", &lines, false)
 }
 
+/// The y range and label count of a chart: whole numbers for counts (pods), so that a chart of
+/// 0-3 pods is not labelled `0, 0, 1, 1` from rounded fractional ticks.
+fn y_axis(y_max: f64, whole: bool) -> (f64, usize) {
+    if whole {
+        let top = y_max.ceil().max(1.0);
+        (top, (top as usize + 1).min(11))
+    } else {
+        (y_max, 10)
+    }
+}
+
 /// One SVG line chart; with `first_black`, the first line is drawn black (the demand).
 fn line_chart(
     caption: &str,
@@ -294,6 +305,8 @@ fn line_chart(
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
         .fold(1.0, f64::max)
         * 1.08;
+    // The demand chart's values are fractional; the replica chart's are pods.
+    let (y_max, y_labels) = y_axis(y_max, !first_black);
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 360)).into_drawing_area();
         let _ = root.fill(&WHITE);
@@ -311,6 +324,7 @@ fn line_chart(
             .x_desc("hours from the start of the week")
             .y_desc(y_label)
             .x_labels(15)
+            .y_labels(y_labels)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 13))
@@ -417,4 +431,19 @@ fn pareto(results: &[PolicyResult], sweep: Option<&[PolicyResult]>) -> String {
         let _ = root.present();
     }
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::y_axis;
+
+    #[test]
+    fn pod_charts_have_whole_number_ticks() {
+        // 0-1 pods: the axis goes to 2 (1 × 1.08 rounded up) with a label per pod.
+        assert_eq!(y_axis(1.08, true), (2.0, 3));
+        assert_eq!(y_axis(3.24, true), (4.0, 5));
+        // Many pods: at most 11 labels, plotters then steps by whole numbers.
+        assert_eq!(y_axis(54.0, true), (54.0, 11));
+        assert_eq!(y_axis(1.08, false), (1.08, 10));
+    }
 }

@@ -158,3 +158,90 @@ fn the_report_is_self_contained_with_its_charts() {
         assert!(!html.contains(external), "report loads {external}");
     }
 }
+
+#[test]
+fn an_irregular_export_is_resampled_and_sized_at_a_quantile() {
+    let trace = repo("testdata/corpus/occupancy_t4013.csv");
+    let base = [
+        "backtest",
+        "--policy",
+        "hpa",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--ready-time",
+        "5m",
+    ];
+    let refused = leadtime(&[&base[..], &["--peak-pods", "20"]].concat());
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("occupancy_t4013.csv:") && err.contains("--resample"),
+        "{err}"
+    );
+    let out = leadtime(
+        &[
+            &base[..],
+            &[
+                "--resample",
+                "5m",
+                "--pods-at-quantile",
+                "0.99:20",
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["steps"].as_u64().unwrap() > 4000, "{v}");
+    let bad = leadtime(&[&base[..], &["--pods-at-quantile", "99:20"]].concat());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--pods-at-quantile"));
+}
+
+#[test]
+fn evaluate_scores_each_policy_at_the_references_cost() {
+    let dir = std::env::temp_dir().join(format!("leadtime-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = repo("testdata/traces/art_daily_small_noise.csv");
+    std::fs::copy(&src, dir.join("a.csv")).unwrap();
+    std::fs::write(
+        dir.join("corpus.txt"),
+        "# one trace\na.csv --peak-pods 20 --ready-time 5m --warmup 2d\n",
+    )
+    .unwrap();
+    let out = leadtime(&[
+        "evaluate",
+        "--corpus",
+        dir.to_str().unwrap(),
+        "--policy",
+        "target-tracking",
+        "--policy",
+        "hpa",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reference"], "target-tracking");
+    let t = &v["traces"][0];
+    assert_eq!(t["trace"], "a.csv");
+    assert_eq!(t["scores"][0]["policy"], "target-tracking");
+    assert_eq!(t["scores"][0]["reading"], "own");
+    assert_eq!(t["scores"][1]["policy"], "hpa");
+    assert!(t["scores"][1]["under_provisioned_pct"].is_number());
+    // A bad line is named.
+    std::fs::write(dir.join("corpus.txt"), "a.csv --peak-pods 20\n").unwrap();
+    let out = leadtime(&["evaluate", "--corpus", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("corpus.txt:1"),
+        "{err}"
+    );
+}

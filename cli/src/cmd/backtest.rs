@@ -5,7 +5,9 @@ use crate::input;
 use crate::report;
 use indicatif::{ProgressBar, ProgressStyle};
 use leadtime::{Behavior, Limits};
-use leadtime_backtest::{self as simulate, parse_seconds, Columns, Config, Job, ReadyTimes, Trace};
+use leadtime_backtest::{
+    self as simulate, parse_seconds, Columns, Config, Job, ReadyTimes, Resample, Trace,
+};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -14,9 +16,11 @@ use std::process::ExitCode;
 /// Arguments of `leadtime backtest`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A policy to backtest: a built-in name or a `.wasm`/`.wat` file; repeatable.
+    /// A policy to backtest: a built-in name or a `.wasm`/`.wat` file, optionally named
+    /// `NAME=POLICY` (e.g. `phpa=holt-winters`; `--param NAME:...` then scopes to it); repeatable.
+    /// A file's row is named by its file stem.
     #[arg(long = "policy", required = true)]
-    policies: Vec<String>,
+    pub policies: Vec<String>,
     /// The trace: CSV with a time column and a value column (total demand).
     #[arg(long)]
     trace: PathBuf,
@@ -26,12 +30,20 @@ pub struct Args {
     /// The value column (header name or 0-based index); detected when absent.
     #[arg(long)]
     value_column: Option<String>,
+    /// Buckets the trace onto its own grid, `STEP[:mean|max|sum]` (e.g. 5m, 5m:max): for exports
+    /// whose times drift off the grid or come at uneven intervals. Empty buckets are gaps.
+    #[arg(long, value_name = "STEP[:AGG]")]
+    resample: Option<String>,
     /// Demand one pod serves.
-    #[arg(long, required_unless_present = "peak_pods")]
+    #[arg(long, required_unless_present_any = ["peak_pods", "pods_at_quantile"])]
     capacity_per_pod: Option<f64>,
     /// Instead of --capacity-per-pod: the capacity at which the trace's peak needs this many pods.
-    #[arg(long, conflicts_with = "capacity_per_pod")]
+    #[arg(long, conflicts_with_all = ["capacity_per_pod", "pods_at_quantile"])]
     peak_pods: Option<u32>,
+    /// Instead of --capacity-per-pod: `Q:N`, the capacity at which the trace's Q-quantile needs
+    /// N pods (e.g. 0.99:20); a real trace's single maximum is often an outlier.
+    #[arg(long, value_name = "Q:N", conflicts_with = "capacity_per_pod")]
+    pods_at_quantile: Option<String>,
     /// Time between decisions (e.g. 1m); default: the trace's step.
     #[arg(long)]
     interval: Option<String>,
@@ -103,13 +115,46 @@ fn seconds_ms(flag: &str, text: &str) -> Result<i64, Failure> {
         .map_err(|e| bad(format!("--{flag}: {e}")))
 }
 
-/// Runs the command.
-pub fn run(args: Args) -> Result<ExitCode, Failure> {
+/// `--pods-at-quantile Q:N` as (Q, N).
+fn quantile_pods(text: &str) -> Result<(f64, u32), Failure> {
+    let err = || {
+        bad(format!(
+            "--pods-at-quantile: `{text}` is not Q:N with 0 < Q <= 1 and N a positive whole \
+             number (e.g. 0.99:20)"
+        ))
+    };
+    let (q, n) = text.split_once(':').ok_or_else(err)?;
+    let q: f64 = q.trim().parse().map_err(|_| err())?;
+    let n: u32 = n.trim().parse().map_err(|_| err())?;
+    if !(q > 0.0 && q <= 1.0) || n == 0 {
+        return Err(err());
+    }
+    Ok((q, n))
+}
+
+/// What a run needs, from the flags: the trace, the simulated cluster and the jobs.
+pub struct Prepared {
+    /// The trace, as read (and resampled).
+    pub trace: Trace,
+    /// The simulated cluster.
+    pub config: Config,
+    /// One job per `--policy`.
+    pub jobs: Vec<Job>,
+}
+
+/// Reads the trace and turns the flags into a configuration and jobs.
+pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
     let columns = Columns {
         time: args.time_column.clone(),
         value: args.value_column.clone(),
     };
-    let trace = Trace::from_file(&args.trace, &columns).map_err(|e| bad(e.to_string()))?;
+    let resample = args
+        .resample
+        .as_deref()
+        .map(|r| Resample::parse(r).map_err(|e| bad(format!("--resample: {e}"))))
+        .transpose()?;
+    let trace = Trace::from_file_resampled(&args.trace, &columns, resample)
+        .map_err(|e| bad(e.to_string()))?;
     let ready = match (&args.ready_time, &args.ready_time_dist, &args.ready_times) {
         (Some(t), _, _) => {
             ReadyTimes::Fixed(parse_seconds(t).map_err(|e| bad(format!("--ready-time: {e}")))?)
@@ -124,10 +169,27 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             ))
         }
     };
-    let capacity = match (args.capacity_per_pod, args.peak_pods) {
-        (Some(c), _) => c,
-        (None, Some(n)) => simulate::capacity_for_peak(&trace, n),
-        (None, None) => return Err(bad("give --capacity-per-pod or --peak-pods")),
+    let capacity = match (
+        args.capacity_per_pod,
+        args.peak_pods,
+        &args.pods_at_quantile,
+    ) {
+        (Some(c), _, _) => c,
+        (None, Some(n), _) => simulate::capacity_for_peak(&trace, n),
+        (None, None, Some(qn)) => {
+            let (q, n) = quantile_pods(qn)?;
+            simulate::capacity_for_quantile(&trace, q, n).ok_or_else(|| {
+                bad(format!(
+                    "--pods-at-quantile {qn}: the trace's {q}-quantile is 0; take a higher \
+                     quantile or give --capacity-per-pod"
+                ))
+            })?
+        }
+        (None, None, None) => {
+            return Err(bad(
+                "give --capacity-per-pod, --peak-pods or --pods-at-quantile",
+            ))
+        }
     };
     let behavior = match &args.behavior {
         Some(path) => Behavior::from_file(path).map_err(|e| bad(e.to_string()))?,
@@ -151,13 +213,39 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let jobs: Vec<Job> = args
         .policies
         .iter()
-        .map(|p| {
+        .map(|spec| {
+            let (label, policy) = job_name(spec)?;
+            let mut flags = params_for(&label, &args.params);
+            if label != policy {
+                // The policy's own scoped flags too (unscoped ones are in already).
+                let own: Vec<String> = params_for(policy, &args.params)
+                    .into_iter()
+                    .filter(|f| !flags.contains(f))
+                    .collect();
+                flags.extend(own);
+            }
             Ok(Job {
-                params: input::parse_params(&params_for(p, &args.params))?,
-                ..Job::new(p)
+                label,
+                params: input::parse_params(&flags)?,
+                ..Job::new(policy)
             })
         })
         .collect::<Result<_, Failure>>()?;
+    Ok(Prepared {
+        trace,
+        config,
+        jobs,
+    })
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    let Prepared {
+        trace,
+        config,
+        jobs,
+    } = prepare(&args)?;
+    let capacity = config.capacity_per_pod;
     let engine = super::engine(Limits::default())?;
     let steps_per_job = decisions(&trace, &config);
     let sweep_jobs: Vec<Job> = if args.sweep {
@@ -255,6 +343,29 @@ pub fn describe(ready: &ReadyTimes) -> String {
     }
 }
 
+/// The row label and the policy of a `--policy` value: `NAME=POLICY`, a file by its stem, or a
+/// built-in by its name.
+fn job_name(spec: &str) -> Result<(String, &str), Failure> {
+    if let Some((name, policy)) = spec.split_once('=') {
+        if name.is_empty() || policy.is_empty() || name.contains(char::is_whitespace) {
+            return Err(bad(format!(
+                "--policy `{spec}`: a name must be NAME=POLICY, the name without spaces"
+            )));
+        }
+        return Ok((name.to_string(), policy));
+    }
+    let path = std::path::Path::new(spec);
+    let is_file = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("wasm" | "wat")
+    );
+    let label = match path.file_stem().and_then(|s| s.to_str()) {
+        Some(stem) if is_file && !stem.is_empty() => stem.replace(char::is_whitespace, "-"),
+        _ => spec.to_string(),
+    };
+    Ok((label, spec))
+}
+
 /// The `--param` flags that apply to `policy`: unscoped ones, and `policy:name=value` ones
 /// without their scope. Scoping matters because each policy refuses params it does not know.
 fn params_for(policy: &str, flags: &[String]) -> Vec<String> {
@@ -274,7 +385,33 @@ fn params_for(policy: &str, flags: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::params_for;
+    use super::{job_name, params_for, quantile_pods};
+
+    #[test]
+    fn rows_are_named_by_file_stem_or_given_name() {
+        assert_eq!(
+            job_name("build/policy.wasm").unwrap(),
+            ("policy".to_string(), "build/policy.wasm")
+        );
+        assert_eq!(job_name("hpa").unwrap(), ("hpa".to_string(), "hpa"));
+        assert_eq!(
+            job_name("phpa=holt-winters").unwrap(),
+            ("phpa".to_string(), "holt-winters")
+        );
+        assert!(job_name("=hpa").is_err());
+    }
+
+    #[test]
+    fn quantile_pods_are_checked() {
+        assert_eq!(quantile_pods("0.99:20").unwrap(), (0.99, 20));
+        for bad in ["0.99", "1.5:20", "0:3", "0.9:0", "x:2", "0.9:-1"] {
+            let e = quantile_pods(bad).unwrap_err();
+            assert!(
+                format!("{e:?}").contains("--pods-at-quantile"),
+                "{bad}: {e:?}"
+            );
+        }
+    }
 
     #[test]
     fn params_are_scoped_to_their_policy() {

@@ -4,6 +4,7 @@ pub mod backtest;
 pub mod bench;
 pub mod cpa;
 pub mod decide;
+pub mod evaluate;
 pub mod inspect;
 pub mod new;
 pub mod policies;

@@ -195,18 +195,26 @@ pub fn evaluate(
 
     let span = raw.len() as f64 * interval_s;
     let need = 2.0 * s.max_period.min(DAY);
-    if model.lag == 0 && span < need {
+    if model.lag == 0 && model.period_points == 0.0 && span < need {
+        // `scale_down=false` holds here too: the reactive answer never lowers the count.
+        let hold = !s.scale_down && reactive < req.replicas.current;
+        let predictive = if hold { req.replicas.current } else { reactive };
         return Ok(Some(Outcome {
             reactive,
             proactive: None,
-            predictive: reactive,
+            predictive,
             reason: format!(
                 "{}: {} of history is under two periods ({} needed to learn a daily cycle), \
-                 no shorter period found: acting reactively, {reactive} pods for load {}",
+                 no shorter period found: acting reactively, {reactive} pods for load {}{}",
                 m.name,
                 Span(span),
                 Span(need),
-                Num(load)
+                Num(load),
+                if hold {
+                    "; scale_down=false: holding current"
+                } else {
+                    ""
+                }
             ),
             forecast: None,
             // Kept all the same: the next calls then skip the search until the refit is due,
@@ -215,7 +223,11 @@ pub fn evaluate(
         }));
     }
 
-    let central = model.forecast(&x, m.end, steps);
+    let mut central = model.forecast(&x, m.end, steps);
+    let shift = model.level_shift(&x, m.end);
+    if shift > 0.0 {
+        central.iter_mut().for_each(|c| *c += shift);
+    }
     let (peak_at, upper) = central.iter().map(|&c| model.upper(c)).enumerate().fold(
         (0, f64::NEG_INFINITY),
         |b, (i, v)| if v > b.1 { (i, v) } else { b },
@@ -237,7 +249,15 @@ pub fn evaluate(
     // One buffer for the whole reason, written on every call (writing to a String cannot fail).
     let mut reason = String::with_capacity(320);
     let _ = write!(reason, "{}: ", m.name);
-    if model.lag == 0 {
+    if model.lag == 0 && model.period_points > 0.0 {
+        let _ = write!(
+            reason,
+            "period {} found (confidence {:.2}) but level and trend replayed cheaper: level and \
+             trend",
+            Span(model.period_points * interval_s),
+            model.confidence
+        );
+    } else if model.lag == 0 {
         reason.push_str("no period found (level and trend)");
     } else {
         let _ = write!(
@@ -264,6 +284,13 @@ pub fn evaluate(
         model.level_points,
         Num(load)
     );
+    if shift > 0.0 {
+        let _ = write!(
+            reason,
+            "; level shift: the last points stand {} above the level, forecast raised",
+            Num(shift)
+        );
+    }
     if down && s.scale_down {
         let _ = write!(
             reason,

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// averages its noise; the fit keeps the one that needs the least margin for the same QoS.
 const LEVEL_CANDIDATES: [usize; 9] = [1, 2, 3, 5, 8, 13, 21, 34, 55];
 
+/// Points of the fast level that catches a level shift the fitted level has not yet followed.
+const FAST_LEVEL: usize = 3;
+
 /// Most forecast origins an error model is measured on.
 const MAX_ORIGINS: usize = 4096;
 
@@ -23,9 +26,10 @@ const SCALE_FLOOR_SHARE: f64 = 0.05;
 pub struct Model {
     /// Metric interval, ms.
     pub interval_ms: i64,
-    /// Period in whole points; 0 when none was found (level and trend only).
+    /// Period in whole points the forecast uses; 0 for level and trend only (none found, or
+    /// the level-and-trend model replayed cheaper than the seasonal one).
     pub lag: usize,
-    /// Period in points, refined.
+    /// Period in points, refined, as found (0 when none was); kept when the forecast drops it.
     pub period_points: f64,
     /// Confidence of the period, 0..1 (0 without one).
     pub confidence: f64,
@@ -74,38 +78,49 @@ pub struct FitSpec {
 
 impl Model {
     /// Fits the model on cleaned values `x` (oldest first), seasonal when `period` is given and
-    /// at least two whole cycles fit in `x`.
+    /// at least two whole cycles fit in `x` (and the seasonal model replays cheaper than level
+    /// and trend alone).
     pub fn fit(x: &[f64], period: Option<Period>, spec: FitSpec) -> Model {
+        Model::fit_among(x, period.as_slice(), spec)
+    }
+
+    /// Fits each candidate period (those with two whole cycles in `x`) and the level-and-trend
+    /// model, and keeps the one whose in-window replay needed the least capacity above the load
+    /// for the QoS quantile; the first candidate is the period found. The cost is one profile and
+    /// one replay per candidate. (The replay is in-sample: a profile of few cycles looks better
+    /// than it forecasts, so candidates of under three cycles are not worth offering.)
+    pub fn fit_among(x: &[f64], periods: &[Period], spec: FitSpec) -> Model {
         let n = x.len();
         let h = spec.horizon_points.max(1);
-        let seasonal = period.filter(|p| p.lag >= 2 && n / p.lag >= 2);
-        let (lag, profile, slope, start) = match seasonal {
-            Some(p) => {
-                let (profile, slope, start) = seasonal_profile(x, p.lag);
-                (p.lag, profile, slope, start)
-            }
-            None => {
-                let tail = &x[n.saturating_sub(4 * LEVEL_CANDIDATES[4])..];
-                (0, Vec::new(), ls_slope(tail), n)
-            }
-        };
-        let anchor_ms = spec.end_ms - (n as i64 - 1 - start as i64) * spec.interval_ms;
-        let season: Vec<f64> = if lag == 0 {
-            vec![0.0; n]
-        } else {
-            // Phase 0 is at `start`: the profile, cycled, from the phase of the first point.
-            let first = (lag - start % lag) % lag;
-            profile
-                .iter()
-                .cycle()
-                .skip(first)
-                .take(n)
-                .copied()
-                .collect()
-        };
         let mean_abs = x.iter().map(|v| v.abs()).sum::<f64>() / n.max(1) as f64;
         let scale_floor = (SCALE_FLOOR_SHARE * mean_abs).max(f64::MIN_POSITIVE);
-        let errors = ErrorModel::choose(x, &season, slope, h, spec.quantile, scale_floor);
+        // The level-and-trend model: no season, the trend of the recent tail.
+        let tail_slope = ls_slope(&x[n.saturating_sub(4 * LEVEL_CANDIDATES[4])..]);
+        let flat = vec![0.0; n];
+        let mut errors = ErrorModel::choose(x, &flat, tail_slope, h, spec.quantile, scale_floor);
+        let (mut lag, mut profile, mut slope, mut start) = (0, Vec::new(), tail_slope, n);
+        let mut chosen: Option<Period> = None;
+        for p in periods.iter().filter(|p| p.lag >= 2 && n / p.lag >= 2) {
+            let (prof, sl, st) = seasonal_profile(x, p.lag);
+            // Phase 0 is at `st`: the profile, cycled, from the phase of the first point.
+            let first = (p.lag - st % p.lag) % p.lag;
+            let season: Vec<f64> = prof.iter().cycle().skip(first).take(n).copied().collect();
+            let e = ErrorModel::choose(x, &season, sl, h, spec.quantile, scale_floor);
+            // A seasonal model decides when it replays no dearer than level and trend alone.
+            if e.excess <= errors.excess {
+                errors = e;
+                (lag, profile, slope, start) = (p.lag, prof, sl, st);
+                chosen = Some(*p);
+            }
+        }
+        // The period found stays in `period_points` when level and trend decide, for the reason.
+        let seasonal = chosen.or_else(|| {
+            periods
+                .first()
+                .copied()
+                .filter(|p| p.lag >= 2 && n / p.lag >= 2)
+        });
+        let anchor_ms = spec.end_ms - (n as i64 - 1 - start as i64) * spec.interval_ms;
         Model {
             interval_ms: spec.interval_ms,
             lag,
@@ -148,6 +163,35 @@ impl Model {
         self.profile[steps.rem_euclid(self.lag as i64) as usize]
     }
 
+    /// How far the last [`FAST_LEVEL`] points stand above the fitted level (seasonal component
+    /// and trend taken out), when by more than the QoS margin: a level shift up that a long
+    /// level window would take hours to follow. 0 otherwise, and never negative: a drop is left
+    /// to the fitted level, since reacting to it early costs under-provisioning.
+    pub fn level_shift(&self, x: &[f64], end_ms: i64) -> f64 {
+        let long = self.level_points.min(x.len());
+        if long <= FAST_LEVEL {
+            return 0.0;
+        }
+        let level = |m: usize| {
+            let first_ms = end_ms - (m as i64 - 1) * self.interval_ms;
+            x[x.len() - m..]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v - self.seasonal_at(first_ms + i as i64 * self.interval_ms))
+                .sum::<f64>()
+                / m as f64
+        };
+        // The long level's centre is (long - FAST_LEVEL) / 2 points older: bring it forward.
+        let expected = level(long) + self.slope * (long - FAST_LEVEL) as f64 / 2.0;
+        let shift = level(FAST_LEVEL) - expected;
+        let band = self.margin.max(0.0) * self.error_scale(expected);
+        if shift.is_finite() && shift > band {
+            shift
+        } else {
+            0.0
+        }
+    }
+
     /// The central forecast at `end_ms + k × interval` for k = 1..=steps, from the latest
     /// cleaned values `x` ending at `end_ms`.
     pub fn forecast(&self, x: &[f64], end_ms: i64, steps: usize) -> Vec<f64> {
@@ -176,6 +220,8 @@ struct ErrorModel {
     level_points: usize,
     relative: bool,
     margin: f64,
+    /// Mean capacity above the load it needed over the replay (lower is better).
+    excess: f64,
 }
 
 impl ErrorModel {
@@ -208,6 +254,7 @@ impl ErrorModel {
             level_points: widest,
             relative: false,
             margin: 0.0,
+            excess: f64::INFINITY,
         };
         if origins.len() == 0 {
             return best;
@@ -246,6 +293,7 @@ impl ErrorModel {
                         level_points: m,
                         relative,
                         margin,
+                        excess,
                     };
                 }
             }

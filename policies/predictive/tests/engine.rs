@@ -288,3 +288,22 @@ fn metrics_of_one_name_keep_their_own_models_between_calls() {
     let second = decide(&next).unwrap();
     assert_eq!(profiles(&second.state), fitted);
 }
+
+#[test]
+fn scale_down_false_holds_while_history_is_short_too() {
+    // Two hours of a low load: too short for a cycle, so the answer is reactive.
+    let series: Vec<f64> = daily_sine(3, 2.0, 7).into_iter().take(120).collect();
+    let mut held = engine()
+        .load("predictive", params(&[("scale_down", Param::Bool(false))]))
+        .unwrap();
+    let d = held.decide(&request(&series, 10.0, 50, T0)).unwrap();
+    assert_eq!(d.proposed, 50, "{}", d.reason);
+    assert!(d.reason.contains("scale_down=false"), "{}", d.reason);
+    let mut free = engine().load("predictive", Params::new()).unwrap();
+    assert!(
+        free.decide(&request(&series, 10.0, 50, T0))
+            .unwrap()
+            .proposed
+            < 50
+    );
+}
