@@ -702,7 +702,7 @@ pub fn capacity_for_quantile(trace: &Trace, q: f64, pods: u32) -> Option<f64> {
         .copied()
         .filter(|v| !v.is_nan())
         .collect();
-    let at = leadtime_wire::quantile(&mut v, q)?;
+    let at = leadtime_wire::stats::quantile(&mut v, q)?;
     let c = at / f64::from(pods.max(1));
     (c.is_finite() && c > 0.0).then_some(c)
 }
