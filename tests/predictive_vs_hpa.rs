@@ -15,7 +15,7 @@ fn check(name: &str) -> String {
         ReadyTimes::Fixed(300.0),
     );
     config.warmup_ms = 2 * 86_400_000;
-    let engine = Engine::new(Limits::default()).expect("engine");
+    let engine = Engine::new(&Limits::default()).expect("engine");
     let main = simulate::run(&engine, &trace, &config, &[Job::new("predictive")], &|_| {})
         .expect("predictive runs");
     let hpa = simulate::run(

@@ -136,7 +136,7 @@ pub fn hold(last: Option<u32>) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadtime::{Engine, Limits, Params, Replicas, Workload};
+    use leadtime::{Engine, Limits, Params, Replicas, Source, Workload};
 
     fn request(now: i64) -> Request {
         Request {
@@ -158,13 +158,13 @@ mod tests {
 
     #[test]
     fn breaker_opens_after_consecutive_traps_and_half_opens_in_request_time() {
-        let engine = Engine::new(Limits::default()).unwrap();
+        let engine = Engine::new(&Limits::default()).unwrap();
         let wat = "(module (memory (export \"memory\") 1)
             (func (export \"leadtime_abi_version\") (result i32) i32.const 1)
             (func (export \"leadtime_alloc\") (param i32) (result i32) i32.const 1024)
             (func (export \"leadtime_decide\") (param i32 i32) (result i64) unreachable))";
         let policy = engine
-            .load_bytes("trap", wat.as_bytes(), Params::new())
+            .load(Source::bytes("trap", wat.as_bytes()), Params::new())
             .unwrap();
         let breaker = Breaker {
             failures: 2,

@@ -4,6 +4,7 @@ use crate::fallback::{self, Breaker, Supervised};
 use crate::metadata::{MetadataError, Mode, OnError, Spec};
 use crate::prometheus::{FetchError, Prometheus};
 use crate::telemetry::{DecisionLabels, ErrorLabels, Telemetry, WorkloadLabels};
+use leadtime::Source;
 use leadtime::{Behavior, Engine, Guardrails, Metric, ReadyTime, Replicas, Request, Workload};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -167,7 +168,7 @@ impl Scaler {
         })?;
         let policy = self
             .engine
-            .load(&spec.policy, spec.params.clone())
+            .load(Source::parse(&spec.policy), spec.params.clone())
             .map_err(|e| MetadataError {
                 key: "policy".into(),
                 message: format!("`{}` does not load: {}: {e}", spec.policy, e.kind()),
