@@ -16,7 +16,7 @@ shift || true
 cd "$(dirname "$0")/../fuzz"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decode_request decode_response run_module run_smith)
+    targets=(decode_request decode_response run_module run_smith compile_bounds parse_trace parse_cases)
 fi
 command -v cargo-fuzz >/dev/null || {
     echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2

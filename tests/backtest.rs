@@ -348,7 +348,7 @@ fn runs_are_deterministic_per_seed() {
         median: 90.0,
         p90: 300.0,
     });
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let jobs = [Job::new("target-tracking"), Job::new("hpa")];
     let strip = |b: backtest::Backtest| {
         b.results
@@ -398,7 +398,7 @@ fn every_row_has_the_oracle_as_reference() {
         backtest::capacity_for_peak(&trace, 20),
         ReadyTimes::Fixed(300.0),
     );
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let b = backtest::run(
         &engine,
         &trace,

@@ -3,6 +3,7 @@
 //! its real compiler and run through the engine on one table of requests. Every language must
 //! give the same decision (replicas and reason) or fail with the same error.
 
+use leadtime::Source;
 use leadtime::{Engine, Limits, Metric, Param, Params, ReadyTime, Replicas, Request, Workload};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -442,14 +443,14 @@ fn outcome(policy: &mut leadtime::Policy, req: &Request) -> Outcome {
 
 #[test]
 fn every_language_gives_the_same_decision_on_the_whole_table() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let table = table();
     assert!(table.len() >= 30, "the table must have at least 30 rows");
     let mut loaded: Vec<(&str, leadtime::Policy)> = policies()
         .iter()
         .map(|(lang, path)| {
             let p = engine
-                .load_file(path, Params::new())
+                .load(Source::file(path), Params::new())
                 .unwrap_or_else(|e| panic!("{lang}: {} does not load: {e}", path.display()));
             (*lang, p)
         })
@@ -476,8 +477,10 @@ fn every_language_gives_the_same_decision_on_the_whole_table() {
 /// the shared answers against the formula worked by hand.
 #[test]
 fn the_shared_answers_follow_the_formula() {
-    let engine = Engine::new(Limits::default()).unwrap();
-    let mut policy = engine.load_file(&policies()[0].1, Params::new()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let mut policy = engine
+        .load(Source::file(&policies()[0].1), Params::new())
+        .unwrap();
     let rows = table();
     let get = |name: &str| &rows.iter().find(|(w, _)| *w == name).unwrap().1;
     let mut check = |name: &str, want: u32, fragment: &str| {
@@ -511,11 +514,11 @@ fn the_shared_answers_follow_the_formula() {
 
 #[test]
 fn every_language_refuses_bad_params_at_load_with_the_same_message() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let mut bad = Params::new();
     bad.insert("headroom".into(), Param::Text("lots".into()));
     for (lang, path) in policies() {
-        let err = engine.load_file(path, bad.clone()).err();
+        let err = engine.load(Source::file(path), bad.clone()).err();
         let err = err.unwrap_or_else(|| panic!("{lang}: bad params were accepted"));
         assert_eq!(err.kind(), leadtime::ErrorKind::InitFailed, "{lang}: {err}");
         assert!(
@@ -528,9 +531,9 @@ fn every_language_refuses_bad_params_at_load_with_the_same_message() {
 
 #[test]
 fn every_example_module_imports_nothing_but_leadtime_log() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     for (lang, path) in policies() {
-        let info = engine.inspect(&std::fs::read(path).unwrap()).unwrap();
+        let info = engine.inspect(Source::file(path)).unwrap();
         for import in &info.imports {
             assert!(
                 import.starts_with("leadtime::log"),
@@ -559,7 +562,7 @@ fn sdk_features() -> &'static [(&'static str, PathBuf)] {
 
 #[test]
 fn the_c_and_assemblyscript_sdks_carry_state_forecasts_params_and_logs() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let nan = f64::NAN;
     let mut req = request(
         1,
@@ -583,7 +586,7 @@ fn the_c_and_assemblyscript_sdks_carry_state_forecasts_params_and_logs() {
         let mut params = Params::new();
         params.insert("mode".into(), Param::Text("fast ✓".into()));
         params.insert("other".into(), Param::Number(3.0));
-        let mut policy = engine.load_file(path, params).unwrap();
+        let mut policy = engine.load(Source::file(path), params).unwrap();
         // The counter in `state` goes up only if the SDK reads back what it wrote.
         for call in 1..=3u32 {
             let d = policy

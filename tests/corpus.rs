@@ -2,6 +2,7 @@
 //! (`;; expect: <error-kind>` or `;; expect: ok <replicas>`). Each runs under the default
 //! limits; after each, a good policy on the same engine must still work.
 
+use leadtime::Source;
 use leadtime::{Engine, Limits, Params};
 use leadtime_tests::{fixture, replicas, request};
 
@@ -16,7 +17,7 @@ fn expectation(text: &str) -> &str {
 fn outcome(engine: &Engine, path: &std::path::Path) -> String {
     let req = request(&[10.0, 20.0, 30.0], 10.0, replicas(2, 1, 10));
     let result = engine
-        .load_file(path, Params::new())
+        .load(Source::file(path), Params::new())
         .and_then(|mut p| p.decide(&req));
     match result {
         Ok(d) => format!("ok {}", d.replicas),
@@ -26,8 +27,10 @@ fn outcome(engine: &Engine, path: &std::path::Path) -> String {
 
 #[test]
 fn every_corpus_module_ends_as_its_header_says() {
-    let engine = Engine::new(Limits::default()).unwrap();
-    let mut good = engine.load("target-tracking", Params::new()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let mut good = engine
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     let good_req = request(&[95.0], 10.0, replicas(2, 1, 20));
 
     let mut files: Vec<_> = std::fs::read_dir(fixture("adversarial"))
@@ -59,11 +62,7 @@ fn every_corpus_module_ends_as_its_header_says() {
 
 #[test]
 fn garbage_truncated_and_oversized_modules_are_invalid() {
-    let engine = Engine::new(Limits {
-        module_bytes: 1 << 20,
-        ..Limits::default()
-    })
-    .unwrap();
+    let engine = Engine::new(Limits::new().module_bytes(1 << 20)).unwrap();
     let good = wat::parse_file(fixture("adversarial/ok_fixed.wat")).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"\x7fELF definitely not wasm".to_vec()),
@@ -77,7 +76,7 @@ fn garbage_truncated_and_oversized_modules_are_invalid() {
         }),
     ];
     for (what, bytes) in cases {
-        let err = match engine.load_bytes(what, &bytes, Params::new()) {
+        let err = match engine.load(Source::bytes(what, &bytes), Params::new()) {
             Ok(_) => panic!("{what}: loaded"),
             Err(e) => e,
         };

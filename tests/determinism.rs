@@ -3,7 +3,8 @@
 //! CPU; and nothing but `leadtime::log` is importable, so no clock, randomness or environment
 //! reaches a policy except through the request.
 
-use leadtime::{Decision, Engine, Limits, Params, ReadyTime, Request};
+use leadtime::Source;
+use leadtime::{Decision, Engine, Limits, Modes, Params, ReadyTime, Request};
 use leadtime_tests::{replicas, request};
 
 /// A policy that makes NaNs by arithmetic and returns their bits in `state` (16 bytes, little
@@ -43,14 +44,13 @@ fn nan_bits(d: &Decision) -> [u64; 2] {
 
 fn engines() -> Vec<(&'static str, Engine)> {
     vec![
-        ("reused instances", Engine::new(Limits::default()).unwrap()),
+        ("reused instances", Engine::new(&Limits::default()).unwrap()),
         (
             "fresh instance per call",
-            Engine::new(Limits {
-                fresh_instance_per_call: true,
-                ..Limits::default()
-            })
-            .unwrap(),
+            Engine::builder()
+                .modes(Modes::new().fresh_instance_per_call(true))
+                .build()
+                .unwrap(),
         ),
     ]
 }
@@ -61,7 +61,7 @@ fn nans_from_arithmetic_are_canonical_on_every_call_and_instance() {
     for (what, engine) in engines() {
         for instance in 0..3 {
             let mut policy = engine
-                .load_bytes("nan", NAN_POLICY.as_bytes(), Params::new())
+                .load(Source::bytes("nan", NAN_POLICY.as_bytes()), Params::new())
                 .unwrap();
             for call in 0..3 {
                 policy.reset_state();
@@ -85,13 +85,12 @@ fn nans_from_arithmetic_are_canonical_on_every_call_and_instance() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn without_canonical_nans_the_cpus_own_nans_come_through() {
-    let engine = Engine::new(Limits {
-        canonical_nans: false,
-        ..Limits::default()
-    })
-    .unwrap();
+    let engine = Engine::builder()
+        .modes(Modes::new().canonical_nans(false))
+        .build()
+        .unwrap();
     let mut policy = engine
-        .load_bytes("nan", NAN_POLICY.as_bytes(), Params::new())
+        .load(Source::bytes("nan", NAN_POLICY.as_bytes()), Params::new())
         .unwrap();
     let d = policy
         .decide(&request(&[1.0], 1.0, replicas(1, 1, 10)))
@@ -148,7 +147,7 @@ fn the_same_request_to_the_same_policy_gives_the_same_decision() {
         for (what, engine) in engines() {
             // Two policies per engine: a loaded module gives the same on every instance.
             for copy in 0..2 {
-                let mut policy = engine.load(name, Params::new()).unwrap();
+                let mut policy = engine.load(Source::parse(name), Params::new()).unwrap();
                 for _ in 0..3 {
                     for (i, (req_name, req)) in requests.iter().enumerate() {
                         // Same request, state included: forget what the last call returned.
@@ -168,14 +167,13 @@ fn the_same_request_to_the_same_policy_gives_the_same_decision() {
 
 #[test]
 fn on_fresh_instances_even_the_fuel_is_the_same() {
-    let engine = Engine::new(Limits {
-        fresh_instance_per_call: true,
-        ..Limits::default()
-    })
-    .unwrap();
+    let engine = Engine::builder()
+        .modes(Modes::new().fresh_instance_per_call(true))
+        .build()
+        .unwrap();
     let (_, req) = requests().pop().unwrap();
     for name in leadtime::builtin_names() {
-        let mut policy = engine.load(name, Params::new()).unwrap();
+        let mut policy = engine.load(Source::parse(name), Params::new()).unwrap();
         let first = policy.decide(&req).unwrap();
         for call in 1..4 {
             policy.reset_state();
@@ -187,9 +185,9 @@ fn on_fresh_instances_even_the_fuel_is_the_same() {
 
 #[test]
 fn built_in_policies_import_nothing_but_the_log() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     for name in leadtime::builtin_names() {
-        let policy = engine.load(name, Params::new()).unwrap();
+        let policy = engine.load(Source::parse(name), Params::new()).unwrap();
         for import in &policy.info().imports {
             assert!(import.starts_with("leadtime::log:"), "{name}: {import}");
         }

@@ -1,16 +1,19 @@
 //! A Rust policy compiled to wasm (the built-in target-tracking), through the engine API.
 
+use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Param, Params};
 use leadtime_tests::{replicas, request};
 
 fn engine() -> Engine {
-    Engine::new(Limits::default()).unwrap()
+    Engine::new(&Limits::default()).unwrap()
 }
 
 #[test]
 fn target_tracking_table() {
     let engine = engine();
-    let mut policy = engine.load("target-tracking", Params::new()).unwrap();
+    let mut policy = engine
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     // (window, target per pod, current, min, max, expected, reason fragment)
     let nan = f64::NAN;
     let cases = [
@@ -37,7 +40,9 @@ fn params_from_load_reach_the_policy_and_bad_ones_fail_at_load() {
     let engine = engine();
     let mut params = Params::new();
     params.insert("headroom".into(), Param::Number(0.5));
-    let mut policy = engine.load("target-tracking", params).unwrap();
+    let mut policy = engine
+        .load(Source::builtin("target-tracking"), params)
+        .unwrap();
     let d = policy
         .decide(&request(&[100.0], 10.0, replicas(1, 1, 100)))
         .unwrap();
@@ -45,7 +50,10 @@ fn params_from_load_reach_the_policy_and_bad_ones_fail_at_load() {
 
     let mut bad = Params::new();
     bad.insert("headroom".into(), Param::Text("lots".into()));
-    let err = engine.load("target-tracking", bad).err().unwrap();
+    let err = engine
+        .load(Source::builtin("target-tracking"), bad)
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::InitFailed);
     assert!(err.to_string().contains("headroom"), "{err}");
 }
@@ -53,7 +61,9 @@ fn params_from_load_reach_the_policy_and_bad_ones_fail_at_load() {
 #[test]
 fn an_err_from_the_rust_policy_becomes_a_policy_error_and_the_next_call_works() {
     let engine = engine();
-    let mut policy = engine.load("target-tracking", Params::new()).unwrap();
+    let mut policy = engine
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     let err = policy
         .decide(&request(&[10.0], 0.0, replicas(1, 1, 10)))
         .unwrap_err();
@@ -65,7 +75,9 @@ fn an_err_from_the_rust_policy_becomes_a_policy_error_and_the_next_call_works() 
 
 #[test]
 fn min_above_max_is_refused_before_the_policy_runs() {
-    let mut policy = engine().load("target-tracking", Params::new()).unwrap();
+    let mut policy = engine()
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     let err = policy
         .decide(&request(&[10.0], 1.0, replicas(1, 5, 3)))
         .unwrap_err();
@@ -74,7 +86,10 @@ fn min_above_max_is_refused_before_the_policy_runs() {
 
 #[test]
 fn unknown_policy_names_the_builtins() {
-    let err = engine().load("nope", Params::new()).err().unwrap();
+    let err = engine()
+        .load(Source::builtin("nope"), Params::new())
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::UnknownPolicy);
     assert!(err.to_string().contains("target-tracking"), "{err}");
 }
@@ -86,7 +101,9 @@ fn the_engine_is_shared_across_threads() {
         .map(|i| {
             let engine = engine.clone();
             std::thread::spawn(move || {
-                let mut p = engine.load("target-tracking", Params::new()).unwrap();
+                let mut p = engine
+                    .load(Source::builtin("target-tracking"), Params::new())
+                    .unwrap();
                 let load = 10.0 * i as f64;
                 p.decide(&request(&[load], 1.0, replicas(1, 0, 1000)))
                     .unwrap()

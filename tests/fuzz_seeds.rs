@@ -81,11 +81,65 @@ fn smith_seeds_generate_modules_that_run_cleanly() {
         let mut u = arbitrary::Unstructured::new(&bytes);
         let module = wasm_smith::Module::new(targets::smith_config(), &mut u)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let engine = leadtime::Engine::new(targets::limits()).unwrap();
-        if let Err(e) = engine.inspect(&module.to_bytes()) {
+        let engine = leadtime::Engine::new(&targets::limits()).unwrap();
+        if let Err(e) = engine.inspect(leadtime::Source::bytes("smith", module.to_bytes())) {
             assert_ne!(e.kind(), leadtime::ErrorKind::MissingExport, "{e}");
             assert_ne!(e.kind(), leadtime::ErrorKind::WrongSignature, "{e}");
         }
         targets::run_smith(&bytes);
     }
+}
+
+#[test]
+fn trace_seeds_and_their_prefixes_parse_or_fail_cleanly() {
+    for input in with_prefixes(seeds("parse_trace")) {
+        targets::parse_trace(&input);
+    }
+    // The seeds that are whole traces do parse (the target would pass on a parser that
+    // refused everything), and the far-future one is refused by its size, not allocated.
+    let text = std::fs::read_to_string(fixture("../fuzz/seeds/parse_trace/unix_gap.csv")).unwrap();
+    let columns = leadtime_backtest::Columns::default();
+    let trace = leadtime_backtest::Trace::parse(&text, "t", &columns).unwrap();
+    assert_eq!((trace.len(), trace.gaps), (4, 1));
+    let text =
+        std::fs::read_to_string(fixture("../fuzz/seeds/parse_trace/far_future.csv")).unwrap();
+    let err = leadtime_backtest::Trace::parse(&text, "t", &columns).unwrap_err();
+    assert!(err.to_string().contains("points a trace may have"), "{err}");
+}
+
+#[test]
+fn cases_seeds_and_their_prefixes_parse_or_fail_cleanly() {
+    for input in with_prefixes(seeds("parse_cases")) {
+        targets::parse_cases(&input);
+    }
+    let text = std::fs::read_to_string(fixture("../fuzz/seeds/parse_cases/template.yaml")).unwrap();
+    assert!(!targets::cases::parse(&text, "t").unwrap().cases.is_empty());
+}
+
+#[test]
+fn large_smith_modules_meet_the_compile_limits_by_name() {
+    // wasm-smith with large max_* settings, from the seeds and from more seeded random bytes:
+    // every module loads or fails typed (the target's own checks), and the compile-time limits
+    // are what refuses the large ones.
+    use rand::{RngCore, SeedableRng};
+    let mut inputs: Vec<Vec<u8>> = seeds("compile_bounds")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
+    for _ in 0..24 {
+        let mut bytes = vec![0u8; 64 << 10];
+        rng.fill_bytes(&mut bytes);
+        inputs.push(bytes);
+    }
+    let mut limits_met = std::collections::BTreeSet::new();
+    for input in &inputs {
+        if let Some(limit) = targets::compile_bounds(input) {
+            limits_met.insert(limit);
+        }
+    }
+    assert!(
+        limits_met.len() >= 2,
+        "only {limits_met:?} of the compile-time limits met"
+    );
 }

@@ -3,6 +3,7 @@
 //! their point is their size or a lying length. Each ends in its typed error, and a good policy
 //! on the same engine still answers afterwards.
 
+use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Param, Params, Policy};
 use leadtime_tests::{replicas, request};
 
@@ -12,11 +13,13 @@ const PANICS_WASM: &str = env!("LEADTIME_TEST_POLICY_PANICS");
 const PANIC_MESSAGE: &str = "the test policy panics on purpose";
 
 fn panics_policy(engine: &Engine, params: Params) -> leadtime::Result<Policy> {
-    engine.load_file(std::path::Path::new(PANICS_WASM), params)
+    engine.load(Source::file(std::path::Path::new(PANICS_WASM)), params)
 }
 
 fn assert_good_policy_still_answers(engine: &Engine) {
-    let mut good = engine.load("target-tracking", Params::new()).unwrap();
+    let mut good = engine
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     let d = good
         .decide(&request(&[95.0], 10.0, replicas(2, 1, 20)))
         .unwrap();
@@ -25,7 +28,7 @@ fn assert_good_policy_still_answers(engine: &Engine) {
 
 #[test]
 fn a_rust_policy_that_panics_is_a_trap_carrying_the_panic_message() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let mut policy = panics_policy(&engine, Params::new()).unwrap();
     let req = request(&[42.0], 10.0, replicas(2, 1, 10));
     for call in 0..3 {
@@ -45,7 +48,7 @@ fn a_rust_policy_that_panics_is_a_trap_carrying_the_panic_message() {
 
 #[test]
 fn the_panicking_policy_answers_below_its_threshold_and_recovers_after_a_panic() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let mut params = Params::new();
     params.insert("panic_at".into(), Param::Number(100.0));
     let mut policy = panics_policy(&engine, params).unwrap();
@@ -72,7 +75,7 @@ fn the_panicking_policy_answers_below_its_threshold_and_recovers_after_a_panic()
 
 #[test]
 fn a_panic_in_init_fails_the_load_as_a_trap_with_the_message() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let mut params = Params::new();
     params.insert("panic_in_init".into(), Param::Bool(true));
     let err = panics_policy(&engine, params)
@@ -188,10 +191,10 @@ fn sleb(out: &mut Vec<u8>, mut n: i64) {
 #[test]
 fn the_generated_module_is_a_working_policy() {
     // The generator itself is right: a small segment loads and answers 3.
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let bytes = module_with_data(100, None, None);
     let mut policy = engine
-        .load_bytes("small-data", &bytes, Params::new())
+        .load(Source::bytes("small-data", &bytes), Params::new())
         .unwrap();
     let d = policy
         .decide(&request(&[1.0], 1.0, replicas(2, 1, 10)))
@@ -201,8 +204,8 @@ fn the_generated_module_is_a_working_policy() {
 
 #[test]
 fn huge_data_segments_end_in_their_typed_errors() {
-    let engine = Engine::new(Limits::default()).unwrap();
-    let cap = Limits::default().module_bytes;
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let cap = Limits::default().get_module_bytes();
     let req = request(&[1.0], 1.0, replicas(2, 1, 10));
     // (what, module, expected: Ok(replicas) or Err(kind))
     let cases: Vec<(&str, Vec<u8>, Result<u32, ErrorKind>)> = vec![
@@ -242,7 +245,7 @@ fn huge_data_segments_end_in_their_typed_errors() {
             assert!(bytes.len() < cap, "{what}: the case must fit the cap");
         }
         let got = engine
-            .load_bytes(what, &bytes, Params::new())
+            .load(Source::bytes(what, &bytes), Params::new())
             .and_then(|mut p| p.decide(&req));
         match (want, got) {
             (Ok(n), Ok(d)) => assert_eq!(d.replicas, n, "{what}"),
@@ -254,4 +257,241 @@ fn huge_data_segments_end_in_their_typed_errors() {
         }
         assert_good_policy_still_answers(&engine);
     }
+}
+
+// ---- Bounded loading: limits checked before compiling. ----
+
+/// A module of `functions` functions of type () -> (), each `body` (locals and code, without
+/// the size prefix), plus no exports: compiling it is the whole cost.
+fn module_of_functions(functions: u64, body: &[u8]) -> Vec<u8> {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(&mut m, 1, &[1, 0x60, 0, 0]);
+    let mut funcs = Vec::new();
+    leb(&mut funcs, functions);
+    funcs.extend(std::iter::repeat_n(0u8, functions as usize));
+    section(&mut m, 3, &funcs);
+    let mut code = Vec::new();
+    leb(&mut code, functions);
+    for _ in 0..functions {
+        leb(&mut code, body.len() as u64);
+        code.extend_from_slice(body);
+    }
+    section(&mut m, 10, &code);
+    m
+}
+
+/// A body with no locals: `depth` nested blocks, then their ends.
+fn nested_blocks(depth: usize) -> Vec<u8> {
+    let mut body = vec![0];
+    for _ in 0..depth {
+        body.extend_from_slice(&[0x02, 0x40]);
+    }
+    body.extend(std::iter::repeat_n(0x0b, depth + 1));
+    body
+}
+
+/// The module's load error, which must be `ModuleOverLimit` naming `limit`.
+fn assert_over_limit(engine: &Engine, what: &str, module: &[u8], limit: &str) {
+    let err = engine
+        .load(Source::bytes(what, module), Params::new())
+        .err()
+        .unwrap_or_else(|| panic!("{what}: loaded"));
+    assert_eq!(err.kind(), ErrorKind::InvalidModule, "{what}: {err}");
+    assert!(
+        matches!(&err, leadtime::Error::ModuleOverLimit { limit: l, .. } if *l == limit),
+        "{what}: {err}"
+    );
+    assert!(
+        err.to_string().contains(&format!("Limits::{limit}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_module_over_a_compile_limit_is_refused_by_name_before_it_is_compiled() {
+    let engine = Engine::new(&Limits::default()).unwrap();
+    // Each took seconds to minutes, or gigabytes, to compile before the limits.
+    assert_over_limit(
+        &engine,
+        "80,000 nested blocks",
+        &module_of_functions(1, &nested_blocks(80_000)),
+        "nesting_depth",
+    );
+    assert_over_limit(
+        &engine,
+        "a million empty functions",
+        &module_of_functions(1_000_000, &[0, 0x0b]),
+        "module_functions",
+    );
+    let mut nops = vec![0];
+    nops.extend(std::iter::repeat_n(0x01, 2 << 20));
+    nops.push(0x0b);
+    assert_over_limit(
+        &engine,
+        "a 2 MiB function",
+        &module_of_functions(1, &nops),
+        "function_bytes",
+    );
+    // One declaration of 60,000 i32 locals.
+    let mut locals = vec![1];
+    leb(&mut locals, 60_000);
+    locals.extend_from_slice(&[0x7f, 0x0b]);
+    assert_over_limit(
+        &engine,
+        "60,000 locals",
+        &module_of_functions(1, &locals),
+        "function_locals",
+    );
+    assert_good_policy_still_answers(&engine);
+}
+
+#[test]
+fn each_compile_limit_is_its_own_option() {
+    // Just over and just within each limit, set low: the count is exact, not a rough bound.
+    let mut limits = Limits::new();
+    limits
+        .nesting_depth(10)
+        .module_functions(5)
+        .function_bytes(100)
+        .function_locals(8);
+    let engine = Engine::new(&limits).unwrap();
+    let within = |m: &[u8]| match engine.load(Source::bytes("m", m), Params::new()) {
+        // Within every limit, it compiles and fails only on the ABI.
+        Err(e) => assert_eq!(e.kind(), ErrorKind::MissingExport, "{e}"),
+        Ok(_) => panic!("a module without exports loaded"),
+    };
+    within(&module_of_functions(1, &nested_blocks(10)));
+    assert_over_limit(
+        &engine,
+        "11 levels",
+        &module_of_functions(1, &nested_blocks(11)),
+        "nesting_depth",
+    );
+    within(&module_of_functions(5, &[0, 0x0b]));
+    assert_over_limit(
+        &engine,
+        "6 functions",
+        &module_of_functions(6, &[0, 0x0b]),
+        "module_functions",
+    );
+    let body = |n: usize| {
+        let mut b = vec![0];
+        b.extend(std::iter::repeat_n(0x01, n - 2));
+        b.push(0x0b);
+        b
+    };
+    within(&module_of_functions(1, &body(100)));
+    assert_over_limit(
+        &engine,
+        "101 bytes",
+        &module_of_functions(1, &body(101)),
+        "function_bytes",
+    );
+    within(&module_of_functions(1, &[2, 4, 0x7f, 4, 0x7e, 0x0b]));
+    assert_over_limit(
+        &engine,
+        "9 locals in two declarations",
+        &module_of_functions(1, &[2, 4, 0x7f, 5, 0x7e, 0x0b]),
+        "function_locals",
+    );
+}
+
+#[test]
+fn a_compile_past_its_deadline_is_a_typed_error() {
+    // No time is measured here: a deadline of zero has passed before any compile can finish.
+    let engine = Engine::new(Limits::new().compile_time(std::time::Duration::ZERO)).unwrap();
+    let err = engine
+        .load(Source::builtin("predictive"), Params::new())
+        .err()
+        .expect("compiled in no time");
+    assert!(
+        matches!(err, leadtime::Error::CompileTimeout { .. }),
+        "{err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidModule);
+    assert!(err.to_string().contains("Limits::compile_time"), "{err}");
+}
+
+#[test]
+fn every_built_in_loads_within_the_default_limits() {
+    let engine = Engine::new(&Limits::default()).unwrap();
+    for name in leadtime::builtin_names() {
+        engine
+            .load(Source::builtin(name), Params::new())
+            .unwrap_or_else(|e| panic!("{name}: {}", e.report()));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_to_a_device_is_refused_without_being_read() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hostile-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("zero.wasm");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let err = engine
+        .load(Source::file(&link), Params::new())
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(
+        err.report().contains("not a regular file"),
+        "{}",
+        err.report()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn garbage_bytes_are_said_to_be_no_module_not_bad_utf8() {
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let err = engine
+        .load(
+            Source::bytes("garbage", &b"\x7fELF\xff\xfe not a module"[..]),
+            Params::new(),
+        )
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidModule);
+    let text = err.report();
+    assert!(!text.contains("utf-8"), "{text}");
+    assert!(text.contains("neither a WebAssembly binary"), "{text}");
+}
+
+#[test]
+fn errors_keep_their_sources() {
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let err = engine
+        .load(
+            Source::bytes("bad", &b"\0asm\x01\0\0\0\x99"[..]),
+            Params::new(),
+        )
+        .err()
+        .unwrap();
+    let source = std::error::Error::source(&err).expect("wasmtime's error is the source");
+    assert!(!source.to_string().is_empty());
+    assert!(err.report().starts_with("not a valid WebAssembly module: "));
+}
+
+#[test]
+fn a_policys_log_lines_and_error_reach_the_host_escaped() {
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let mut policy = engine
+        .load(
+            Source::file(&leadtime_tests::fixture(
+                "adversarial/log_terminal_escapes.wat",
+            )),
+            Params::new(),
+        )
+        .unwrap();
+    let err = policy
+        .decide(&request(&[1.0], 10.0, replicas(2, 1, 10)))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PolicyError);
+    let escaped = "ok\\r\\u{1b}[2Kdecision: 100 replicas\\u{1b}]0;pwned\\u{7}";
+    assert_eq!(err.to_string(), escaped);
+    assert_eq!(policy.last_logs()[0].message, escaped);
 }

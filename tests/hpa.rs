@@ -5,6 +5,7 @@
 //! the controller it checks. Upstream quantities are milli-values: a level of 8600 is 8.6 here.
 
 use leadtime::behavior::{Behavior, Controller};
+use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Metric, Param, Params, Replicas, Request, Workload};
 
 const NOW: i64 = 1_700_000_000_000;
@@ -173,10 +174,12 @@ const POLICY_CASES: &[PolicyCase] = &[
 
 #[test]
 fn hpa_policy_conformance() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let mut failures = Vec::new();
     for case in POLICY_CASES {
-        let mut policy = engine.load("hpa", params(case.params)).unwrap();
+        let mut policy = engine
+            .load(Source::builtin("hpa"), params(case.params))
+            .unwrap();
         let req = request(case.metrics, case.current, case.ready, case.min, case.max);
         match policy.decide(&req) {
             Ok(d) if d.replicas == case.want && d.reason.contains(case.reason) => {}
@@ -198,14 +201,17 @@ fn hpa_policy_conformance() {
 
 #[test]
 fn hpa_params_are_checked_at_load() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     for (bad, fragment) in [
         (vec![("tolerance", P::N(-0.1))], "tolerance"),
         (vec![("tolerance", P::T("ten"))], "tolerance"),
         (vec![("metric_type", P::T("Object"))], "metric_type"),
         (vec![("tolerence", P::N(0.1))], "unknown param `tolerence`"),
     ] {
-        let err = engine.load("hpa", params(&bad)).err().unwrap();
+        let err = engine
+            .load(Source::builtin("hpa"), params(&bad))
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), ErrorKind::InitFailed, "{err}");
         assert!(err.to_string().contains(fragment), "{err}");
     }
@@ -213,8 +219,8 @@ fn hpa_params_are_checked_at_load() {
 
 #[test]
 fn hpa_rejects_a_target_kubernetes_would_refuse() {
-    let engine = Engine::new(Limits::default()).unwrap();
-    let mut policy = engine.load("hpa", Params::new()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let mut policy = engine.load(Source::builtin("hpa"), Params::new()).unwrap();
     let err = policy
         .decide(&request(&[(&[10.0], 0.0)], 3, 3, 1, 10))
         .unwrap_err();
@@ -229,8 +235,8 @@ fn hpa_policy_with_default_behavior_over_a_load_step() {
     // per 15 s (2 -> 6 -> 12 -> 20); after the load falls to 50 (asking 5), the default 300 s
     // scale-down window holds the highest recommendation (20) until the last 20, made at 30 s,
     // is a window old at 330 s; then 100% per 15 s lets it fall to 5 at once.
-    let engine = Engine::new(Limits::default()).unwrap();
-    let mut policy = engine.load("hpa", Params::new()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let mut policy = engine.load(Source::builtin("hpa"), Params::new()).unwrap();
     let mut guard = Controller::new(Behavior::default());
     let mut current = 2;
     for (t, load, want) in [

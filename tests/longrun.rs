@@ -1,6 +1,7 @@
 //! A long run of failures: 10,000 failing calls in a row, across many kinds of failure (each of
 //! which throws the instance away), must leave the process's resident memory where it was.
 
+use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Param, Params, Policy};
 use leadtime_tests::{fixture, replicas, request};
 
@@ -27,24 +28,23 @@ fn rss_bytes() -> u64 {
 
 fn corpus(engine: &Engine, name: &str) -> Policy {
     engine
-        .load_file(&fixture(&format!("adversarial/{name}.wat")), Params::new())
+        .load(
+            Source::file(&fixture(&format!("adversarial/{name}.wat"))),
+            Params::new(),
+        )
         .unwrap()
 }
 
 #[test]
 fn ten_thousand_failing_calls_leave_memory_where_it_was() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     // A small budget, so that the out-of-fuel case is quick; everything else as by default.
-    let frugal = Engine::new(Limits {
-        fuel_per_call: 1_000_000,
-        ..Limits::default()
-    })
-    .unwrap();
+    let frugal = Engine::new(Limits::new().fuel_per_call(1_000_000)).unwrap();
     let mut params = Params::new();
     params.insert("panic_at".into(), Param::Number(0.0));
     let panics = engine
-        .load_file(
-            std::path::Path::new(env!("LEADTIME_TEST_POLICY_PANICS")),
+        .load(
+            Source::file(std::path::Path::new(env!("LEADTIME_TEST_POLICY_PANICS"))),
             params,
         )
         .unwrap();
@@ -96,7 +96,9 @@ fn ten_thousand_failing_calls_leave_memory_where_it_was() {
     );
 
     // And the host still serves a good policy.
-    let mut good = engine.load("target-tracking", Params::new()).unwrap();
+    let mut good = engine
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     let d = good
         .decide(&request(&[95.0], 10.0, replicas(2, 1, 20)))
         .unwrap();

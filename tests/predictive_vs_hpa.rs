@@ -42,7 +42,7 @@ fn line(name: &str) -> Line {
         ReadyTimes::Fixed(300.0),
     );
     config.warmup_ms = 2 * 86_400_000;
-    let engine = Engine::new(Limits::default()).expect("engine");
+    let engine = Engine::new(&Limits::default()).expect("engine");
     let jobs = jobs();
     let main = simulate::run(&engine, &trace, &config, &jobs, &|_| {}).expect("policies run");
     let sweep: Vec<Job> = jobs[1..].iter().flat_map(simulate::sweep_jobs).collect();

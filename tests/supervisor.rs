@@ -2,6 +2,7 @@
 //! closes in request time, and errors are counted per kind.
 
 use leadtime::supervisor::{BreakerState, Fallback, FallbackCause, Supervisor, SupervisorConfig};
+use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Param, Params, Policy, Request};
 use leadtime_tests::{fixture, replicas, request};
 
@@ -11,7 +12,7 @@ const PANICS_WASM: &str = env!("LEADTIME_TEST_POLICY_PANICS");
 const PANIC_MESSAGE: &str = "the test policy panics on purpose";
 
 fn engine() -> Engine {
-    Engine::new(Limits::default()).unwrap()
+    Engine::new(&Limits::default()).unwrap()
 }
 
 /// The panicking policy, failing at loads of 100 and more.
@@ -19,7 +20,7 @@ fn flaky(engine: &Engine) -> Policy {
     let mut params = Params::new();
     params.insert("panic_at".into(), Param::Number(100.0));
     engine
-        .load_file(std::path::Path::new(PANICS_WASM), params)
+        .load(Source::file(std::path::Path::new(PANICS_WASM)), params)
         .unwrap()
 }
 
@@ -59,7 +60,9 @@ fn fallback_table() {
         // target-tracking: ceil(150 / 10) = 15.
         (
             Fallback::Policy(Box::new(
-                engine.load("target-tracking", Params::new()).unwrap(),
+                engine
+                    .load(Source::builtin("target-tracking"), Params::new())
+                    .unwrap(),
             )),
             5,
             1,
@@ -69,7 +72,9 @@ fn fallback_table() {
         ),
         (
             Fallback::Policy(Box::new(
-                engine.load("target-tracking", Params::new()).unwrap(),
+                engine
+                    .load(Source::builtin("target-tracking"), Params::new())
+                    .unwrap(),
             )),
             5,
             1,
@@ -246,7 +251,10 @@ fn errors_are_counted_per_kind_and_bad_requests_do_not_trip_the_breaker() {
 
     // Another kind, from another policy: a loop runs out of fuel.
     let looping = engine
-        .load_file(&fixture("adversarial/loop_decide.wat"), Params::new())
+        .load(
+            Source::file(&fixture("adversarial/loop_decide.wat")),
+            Params::new(),
+        )
         .unwrap();
     let mut supervisor = Supervisor::new(looping, SupervisorConfig::default());
     let got = supervisor.decide(&at(0, 50.0, 3, 1, 10));
@@ -296,7 +304,7 @@ fn every_corpus_module_that_loads_is_supervised_into_a_decision_within_bounds() 
     files.sort();
     let mut supervised = 0;
     for path in &files {
-        let Ok(policy) = engine.load_file(path, Params::new()) else {
+        let Ok(policy) = engine.load(Source::file(path), Params::new()) else {
             continue;
         };
         supervised += 1;

@@ -1,6 +1,7 @@
 //! The JSON and MessagePack forms carry the same data, and missing points survive both.
 
 use leadtime::codec::{from_json, from_msgpack, to_json, to_msgpack};
+use leadtime::Source;
 use leadtime::{Forecast, Param, ReadyTime, Request, Response};
 use leadtime_tests::{fixture, replicas, request};
 
@@ -81,9 +82,12 @@ const ECHO_WASM: &str = env!("LEADTIME_TEST_POLICY_ECHO");
 #[test]
 fn a_rust_policy_reads_every_window_value_bit_for_bit() {
     use rand::{Rng, SeedableRng};
-    let engine = leadtime::Engine::new(leadtime::Limits::default()).unwrap();
+    let engine = leadtime::Engine::new(&leadtime::Limits::default()).unwrap();
     let mut policy = engine
-        .load_file(std::path::Path::new(ECHO_WASM), leadtime::Params::new())
+        .load(
+            Source::file(std::path::Path::new(ECHO_WASM)),
+            leadtime::Params::new(),
+        )
         .unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
     let special = [

@@ -5,7 +5,7 @@
 //! use leadtime_backtest::{self as backtest, Config, Job, ReadyTimes, Trace, Columns};
 //! let trace = Trace::from_file("nyc_taxi.csv".as_ref(), &Columns::default()).unwrap();
 //! let config = Config::new(1500.0, ReadyTimes::Fixed(300.0));
-//! let engine = leadtime::Engine::new(leadtime::Limits::default())?;
+//! let engine = leadtime::Engine::new(&leadtime::Limits::default())?;
 //! let jobs = [Job::new("hpa"), Job::new("predictive")];
 //! let result = backtest::run(&engine, &trace, &config, &jobs, &|_| {})?;
 //! for row in &result.results { println!("{} {:.1}%", row.policy, row.under_provisioned_pct); }
@@ -22,15 +22,27 @@ mod trace;
 pub use compare::{matched, Matched};
 pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
-pub use trace::{parse_time, Aggregate, Columns, Resample, Trace, TraceError};
+pub use trace::{parse_time, Aggregate, Columns, Resample, Trace, TraceError, MAX_TRACE_POINTS};
 
 use leadtime::behavior::{Behavior, Controller};
+use leadtime::Source;
 use leadtime::{Engine, Error, Policy, Result};
 use leadtime_wire::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload, ABI_VERSION};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Most pods a backtest simulates (one record each): a capacity per pod far below the trace's
+/// demand would otherwise size memory by the demand (1e308 over 1e-9 per pod).
+pub const MAX_PODS: u32 = 100_000;
+
+/// Most decisions one run makes (each is a policy call and a scored step).
+pub const MAX_DECISIONS: u64 = 20_000_000;
+
+/// Longest duration a config takes (interval, lookback, warmup), in ms: a hundred years, far
+/// from where the clock's arithmetic would overflow.
+pub const MAX_DURATION_MS: i64 = 100 * 365 * 86_400_000;
 
 /// How the cluster is simulated.
 #[derive(Debug, Clone)]
@@ -104,6 +116,25 @@ impl Config {
         }
         if self.lookback_ms <= 0 || self.warmup_ms < 0 {
             return bad("lookback must be positive and warmup 0 or more".into());
+        }
+        for (what, ms) in [
+            ("interval", self.interval_ms.unwrap_or(0)),
+            ("lookback", self.lookback_ms),
+            ("warmup", self.warmup_ms),
+        ] {
+            if ms > MAX_DURATION_MS {
+                return bad(format!(
+                    "{what} of {} s is over the longest a backtest takes, {} s (100 years)",
+                    ms / 1000,
+                    MAX_DURATION_MS / 1000
+                ));
+            }
+        }
+        if self.max_replicas.is_some_and(|m| m > MAX_PODS) {
+            return bad(format!(
+                "max replicas {} is over the {MAX_PODS} pods a backtest simulates",
+                self.max_replicas.unwrap_or(0)
+            ));
         }
         self.ready.validate().map_err(Error::BadRequest)
     }
@@ -234,7 +265,17 @@ impl Grid {
             score_start: 0,
             end: trace.end_ms(),
         };
-        g.score_start = g.ceil(trace.start_ms + config.warmup_ms);
+        // Durations are validated (at most MAX_DURATION_MS) and trace times are parsed
+        // timestamps, so these sums stay far inside i64; saturate anyway rather than wrap.
+        g.score_start = g.ceil(trace.start_ms.saturating_add(config.warmup_ms));
+        let decisions = (g.end - g.trace_start) / interval;
+        if decisions as u64 > MAX_DECISIONS {
+            return Err(Error::BadRequest(format!(
+                "{decisions} decisions (the trace's span over an interval of {} s) are over the \
+                 {MAX_DECISIONS} a backtest makes; use a longer --interval",
+                interval as f64 / 1000.0
+            )));
+        }
         if g.score_start >= g.end {
             return Err(Error::BadRequest(format!(
                 "the warmup ({}s) leaves nothing of the trace's {}s to score",
@@ -313,10 +354,20 @@ struct Load {
 }
 
 impl Load {
-    fn new(trace: &Trace, capacity: f64) -> Load {
+    /// The load, or a bad request when its peak needs more than [`MAX_PODS`].
+    fn new(trace: &Trace, capacity: f64) -> Result<Load> {
         let demand = trace.demand();
-        let need = demand.iter().map(|&d| pods_for(d, capacity)).collect();
-        Load { demand, need }
+        let need: Vec<u32> = demand.iter().map(|&d| pods_for(d, capacity)).collect();
+        let peak = need.iter().copied().max().unwrap_or(0);
+        if peak > MAX_PODS {
+            return Err(Error::BadRequest(format!(
+                "the trace's peak ({}) needs {peak} pods at a capacity of {capacity} per pod, \
+                 over the {MAX_PODS} pods a backtest simulates; raise the capacity per pod (or \
+                 lower the pods at peak)",
+                trace.peak()
+            )));
+        }
+        Ok(Load { demand, need })
     }
 }
 
@@ -392,9 +443,9 @@ pub fn simulate(
 ) -> Result<Run> {
     config.validate()?;
     let grid = Grid::new(trace, config)?;
-    let load = Load::new(trace, config.capacity_per_pod);
+    let load = Load::new(trace, config.capacity_per_pod)?;
     let per_pod = config.capacity_per_pod * config.target_utilization;
-    let max = max_replicas(config, &load);
+    let max = max_replicas(config, &load)?;
     let min = config.min_replicas.min(max);
     let lookback_points = (config.lookback_ms / trace.step_ms).max(1) as usize;
     let mut guard = Controller::new(config.behavior.clone());
@@ -541,19 +592,26 @@ pub fn simulate(
     Ok(Run { tally, series })
 }
 
-fn max_replicas(config: &Config, load: &Load) -> u32 {
-    config.max_replicas.unwrap_or_else(|| {
+fn max_replicas(config: &Config, load: &Load) -> Result<u32> {
+    let max = config.max_replicas.unwrap_or_else(|| {
         let peak = load.need.iter().copied().max().unwrap_or(0);
         let per_pod = 1.0 / config.target_utilization;
         (f64::from(peak) * per_pod * 4.0).ceil().max(100.0) as u32
-    })
+    });
+    if max > MAX_PODS {
+        return Err(Error::BadRequest(format!(
+            "max replicas {max} (4 × the peak need over the target utilization) is over the \
+             {MAX_PODS} pods a backtest simulates; give --max-replicas or raise the utilization"
+        )));
+    }
+    Ok(max)
 }
 
 /// The oracle's run: its schedule (see [`oracle`]) scored like any policy's.
 pub fn simulate_oracle(trace: &Trace, config: &Config) -> Result<Run> {
     config.validate()?;
     let grid = Grid::new(trace, config)?;
-    let load = Load::new(trace, config.capacity_per_pod);
+    let load = Load::new(trace, config.capacity_per_pod)?;
     let plan = oracle::plan(&grid, &load.need, &config.ready, config.seed);
     let times: Vec<i64> = grid
         .decisions()
@@ -676,7 +734,7 @@ fn run_job(
     job: &Job,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Run> {
-    let mut policy = engine.load(&job.policy, job.params.clone())?;
+    let mut policy = engine.load(Source::parse(&job.policy), job.params.clone())?;
     let mut config = config.clone();
     if let Some(u) = job.target_utilization {
         config.target_utilization = u;

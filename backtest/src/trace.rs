@@ -10,6 +10,10 @@
 use chrono::{DateTime, NaiveDateTime};
 use std::path::Path;
 
+/// Most grid points a trace may have (8 bytes of memory each, and more per decision): a
+/// handful of rows whose times lie years apart would otherwise size memory by the time span.
+pub const MAX_TRACE_POINTS: u64 = 20_000_000;
+
 /// Why a trace could not be read: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TraceError {
@@ -296,7 +300,18 @@ impl Trace {
         let step_ms = mode_step(&points);
         let start_ms = points[0].1;
         let last = points.last().expect("two points").1;
-        let slots = ((last - start_ms + step_ms / 2) / step_ms + 1) as usize;
+        // In i128: times parsed from huge numbers of seconds saturate at the ends of i64.
+        let span = i128::from(last) - i128::from(start_ms);
+        let slots = (span + i128::from(step_ms / 2)) / i128::from(step_ms) + 1;
+        if slots > i128::from(MAX_TRACE_POINTS) {
+            return Err(file_err(format!(
+                "its {} rows span {slots} steps of {}s, over the {MAX_TRACE_POINTS} points a \
+                 trace may have",
+                points.len(),
+                step_ms as f64 / 1000.0
+            )));
+        }
+        let slots = slots as usize;
         let mut values = vec![f64::NAN; slots];
         let mut slot_line = vec![0u64; slots];
         for &(line, t, v) in &points {
@@ -409,7 +424,8 @@ fn bucket(source: &str, points: &[(u64, i64, f64)], r: Resample) -> Trace {
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
-        return secs.is_finite().then(|| (secs * 1000.0).round() as i64);
+        // Within ±10^13 s (300,000 years) of 1970, so that differences of times never overflow.
+        return (secs.abs() <= 1e13).then(|| (secs * 1000.0).round() as i64);
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
         return Some(t.and_utc().timestamp_millis());

@@ -49,3 +49,21 @@ pub fn parse_param(value: &str) -> Param {
         },
     }
 }
+
+/// Refuses a YAML or JSON file nested deeper than [`crate::cases::MAX_NESTING`] before a YAML
+/// parser sees it (its time grows faster than linearly with nesting).
+pub fn check_nesting(path: &std::path::Path) -> Result<(), Failure> {
+    let text = read_text(&path.display().to_string())?;
+    let depth = crate::cases::nesting_depth(&text);
+    if depth > crate::cases::MAX_NESTING {
+        return Err(Failure::new(
+            "bad-request",
+            format!(
+                "{}: nests {depth} levels deep, over the {} accepted",
+                path.display(),
+                crate::cases::MAX_NESTING
+            ),
+        ));
+    }
+    Ok(())
+}

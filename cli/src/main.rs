@@ -1,5 +1,6 @@
 //! `leadtime`: the command line, a thin layer over the `leadtime` engine crate.
 
+mod cases;
 mod cmd;
 mod failure;
 mod input;

@@ -6,7 +6,8 @@
 //! them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use leadtime::{codec, Engine, Limits, Metric, Params, Replicas, Request};
+use leadtime::Source;
+use leadtime::{codec, Engine, Limits, Metric, Modes, Params, Replicas, Request};
 use std::time::Duration;
 
 const NOW: i64 = 1_700_006_400_000;
@@ -34,27 +35,16 @@ fn request(points: usize, scale: f64) -> Request {
 }
 
 /// The ways an engine can provide instances, by bench name.
-fn modes() -> [(&'static str, Limits); 4] {
-    let fresh = Limits {
-        fresh_instance_per_call: true,
-        ..Limits::default()
-    };
+fn modes() -> [(&'static str, Modes); 4] {
+    let mut fresh = Modes::new();
+    fresh.fresh_instance_per_call(true);
     [
-        ("reused", Limits::default()),
-        (
-            "fresh-on-demand",
-            Limits {
-                instance_pool: 0,
-                ..fresh.clone()
-            },
-        ),
+        ("reused", Modes::default()),
+        ("fresh-on-demand", fresh.clone().instance_pool(0).clone()),
         ("fresh-pooled", fresh.clone()),
         (
             "fresh-pooled-guard-pages",
-            Limits {
-                pool_bounds_checks: false,
-                ..fresh
-            },
+            fresh.clone().pool_bounds_checks(false).clone(),
         ),
     ]
 }
@@ -62,9 +52,11 @@ fn modes() -> [(&'static str, Limits); 4] {
 fn decide(c: &mut Criterion) {
     let req = request(240, 1.0);
     let mut group = c.benchmark_group("decide/target-tracking/240");
-    for (name, limits) in modes() {
-        let engine = Engine::new(limits).unwrap();
-        let mut policy = engine.load("target-tracking", Params::new()).unwrap();
+    for (name, modes) in modes() {
+        let engine = Engine::builder().modes(&modes).build().unwrap();
+        let mut policy = engine
+            .load(Source::builtin("target-tracking"), Params::new())
+            .unwrap();
         group.bench_function(name, |b| b.iter(|| policy.decide(&req).unwrap()));
     }
     group.finish();
@@ -73,25 +65,33 @@ fn decide(c: &mut Criterion) {
 fn load(c: &mut Criterion) {
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
-    let dir = std::env::temp_dir().join(format!("leadtime-bench-{}", std::process::id()));
+    // Under the build's own temp dir, not a guessable shared path: its files are run as code.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("leadtime-bench-{}", std::process::id()));
     for name in ["target-tracking", "predictive"] {
         let wasm = leadtime::builtin_wasm(name).unwrap();
         // A new engine each time: its memory cache is empty, so `cold` compiles and `cache`
         // reads the file the first engine wrote.
         group.bench_function(BenchmarkId::new("cold", name), |b| {
             b.iter(|| {
-                let engine = Engine::new(Limits::default()).unwrap();
-                engine.load_bytes(name, wasm, Params::new()).unwrap()
+                let engine = Engine::new(&Limits::default()).unwrap();
+                engine
+                    .load(Source::bytes(name, wasm), Params::new())
+                    .unwrap()
             })
         });
-        Engine::with_cache_dir(Limits::default(), &dir)
+        Engine::builder()
+            .cache_dir(&dir)
+            .build()
             .unwrap()
-            .load_bytes(name, wasm, Params::new())
+            .load(Source::bytes(name, wasm), Params::new())
             .unwrap();
         group.bench_function(BenchmarkId::new("cache", name), |b| {
             b.iter(|| {
-                let engine = Engine::with_cache_dir(Limits::default(), &dir).unwrap();
-                engine.load_bytes(name, wasm, Params::new()).unwrap()
+                let engine = Engine::builder().cache_dir(&dir).build().unwrap();
+                engine
+                    .load(Source::bytes(name, wasm), Params::new())
+                    .unwrap()
             })
         });
     }
@@ -106,15 +106,17 @@ fn threads(c: &mut Criterion) {
     // Reused instances, and fresh ones from one pool that both threads share (bounds checks in
     // code, then guard pages).
     let [reused, _, pooled, guarded] = modes();
-    for ((mode, limits), threads) in [reused, pooled, guarded]
+    for ((mode, modes), threads) in [reused, pooled, guarded]
         .into_iter()
         .flat_map(|m| [(m.clone(), 1u64), (m, 2)])
     {
-        let engine = Engine::new(limits).unwrap();
+        let engine = Engine::builder().modes(&modes).build().unwrap();
         // One policy and one workload per thread, as a host with one policy per workload has.
         let mut work: Vec<_> = (0..threads)
             .map(|t| {
-                let policy = engine.load("target-tracking", Params::new()).unwrap();
+                let policy = engine
+                    .load(Source::builtin("target-tracking"), Params::new())
+                    .unwrap();
                 (policy, request(240, 1.0 + t as f64))
             })
             .collect();

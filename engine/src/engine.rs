@@ -1,24 +1,31 @@
 //! The entry point: an [`Engine`] holds the limits and compiled code, and loads policies.
 
 use crate::abi::{self, ModuleInfo};
+use crate::bounds;
+use crate::cache::DiskCache;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
-use crate::sandbox::{self, Limits, StoreState};
+use crate::sandbox::{self, Limits, Modes, StoreState};
+use crate::source::Source;
 use leadtime_wire::Params;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use wasmtime::{InstancePre, Linker, Module};
 
 /// Compiled modules kept in memory per engine; a host that loads ever-new modules (a policy
 /// author iterating, `leadtime test` on many files) would otherwise grow without bound.
 pub const MEMORY_CACHE_ENTRIES: usize = 64;
 
-/// Loads and runs policies under one set of [`Limits`]. Cheap to clone and shareable across
-/// threads; a module loaded twice is compiled once (the last [`MEMORY_CACHE_ENTRIES`] modules
-/// stay in memory, and with a cache directory compiled code is shared between processes).
+/// Native stack of the thread a module compiles on (the compiler recurses on nested code).
+const COMPILE_STACK_BYTES: usize = 8 << 20;
+
+/// Loads and runs policies under one set of [`Limits`] and [`Modes`]. Cheap to clone and
+/// shareable across threads; a module loaded twice is compiled once (the last
+/// [`MEMORY_CACHE_ENTRIES`] modules stay in memory, and with a cache directory compiled code is
+/// shared between processes).
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -28,8 +35,71 @@ struct Inner {
     wasmtime: wasmtime::Engine,
     linker: Linker<StoreState>,
     limits: Limits,
+    modes: Modes,
     compiled: Mutex<Lru>,
+    disk: Option<DiskCache>,
+}
+
+/// Builds an [`Engine`] with modes or a disk cache besides its limits.
+///
+/// ```no_run
+/// use leadtime::{Engine, Limits, Modes};
+/// let engine = Engine::builder()
+///     .limits(Limits::new().fuel_per_call(50_000_000))
+///     .modes(Modes::new().fresh_instance_per_call(true))
+///     .cache_dir("/var/cache/leadtime")
+///     .build()?;
+/// # Ok::<(), leadtime::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct EngineBuilder {
+    limits: Limits,
+    modes: Modes,
     cache_dir: Option<PathBuf>,
+}
+
+impl EngineBuilder {
+    /// The limits policies load and run under (default: [`Limits::default`]).
+    pub fn limits(&mut self, limits: &Limits) -> &mut Self {
+        self.limits = limits.clone();
+        self
+    }
+
+    /// How instances run (default: [`Modes::default`]).
+    pub fn modes(&mut self, modes: &Modes) -> &mut Self {
+        self.modes = modes.clone();
+        self
+    }
+
+    /// Also keep compiled modules in `dir` (created 0700 when missing), so that a later process
+    /// skips compiling. Safe to share between this user's processes: files are written whole
+    /// (temp file, then rename), a file that is corrupt or from another build is ignored and
+    /// replaced, and the least recently used go past [`crate::DISK_CACHE_BYTES`] or
+    /// [`crate::DISK_CACHE_MAX_AGE`]. Its files are loaded as native code, so [`Self::build`]
+    /// refuses a directory another user owns or can write to ([`Error::UntrustedCache`]).
+    pub fn cache_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The engine.
+    pub fn build(&self) -> Result<Engine> {
+        let disk = self.cache_dir.clone().map(DiskCache::open).transpose()?;
+        let config = sandbox::wasmtime_config(&self.limits, &self.modes);
+        let wasmtime = wasmtime::Engine::new(&config)
+            .map_err(|e| Error::wasmtime("creating the engine", e))?;
+        let linker = sandbox::linker(&wasmtime);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                wasmtime,
+                linker,
+                limits: self.limits.clone(),
+                modes: self.modes.clone(),
+                compiled: Mutex::new(Lru::default()),
+                disk,
+            }),
+        })
+    }
 }
 
 /// A module's identity: its length and SHA-256. Keying by hash rather than by the bytes keeps
@@ -95,23 +165,20 @@ struct Compiled {
 }
 
 impl Engine {
-    /// An engine with these limits, caching compiled modules in memory only.
-    pub fn new(limits: Limits) -> Result<Engine> {
-        Engine::build(limits, None)
+    /// An engine with these limits and the default modes, caching compiled modules in memory
+    /// only. See [`Engine::builder`] for the rest.
+    pub fn new(limits: &Limits) -> Result<Engine> {
+        Engine::builder().limits(limits).build()
     }
 
-    /// An engine that also keeps precompiled modules in `dir` (created when missing), so that a
-    /// later process skips compiling. Safe to share between processes: files are written whole
-    /// (temp file, then rename), and a file that is corrupt or from another build is ignored and
-    /// replaced. The directory must be writable by this user only: its files are loaded as
-    /// native code.
-    pub fn with_cache_dir(limits: Limits, dir: impl Into<PathBuf>) -> Result<Engine> {
-        Engine::build(limits, Some(dir.into()))
+    /// A builder, for modes or a disk cache.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
     }
 
     /// The directory of precompiled modules, if this engine has one.
     pub fn cache_dir(&self) -> Option<&Path> {
-        self.inner.cache_dir.as_deref()
+        self.inner.disk.as_ref().map(DiskCache::dir)
     }
 
     /// How many compiled modules the in-memory cache holds.
@@ -119,67 +186,36 @@ impl Engine {
         self.lru().entries.len()
     }
 
-    fn build(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Engine> {
-        let wasmtime = wasmtime::Engine::new(&limits.wasmtime_config())
-            .map_err(|e| Error::Runtime(format!("wasmtime engine: {e:#}")))?;
-        let linker = sandbox::linker(&wasmtime);
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                wasmtime,
-                linker,
-                limits,
-                compiled: Mutex::new(Lru::default()),
-                cache_dir,
-            }),
-        })
-    }
-
-    /// The limits every policy of this engine runs under.
+    /// The limits every policy of this engine loads and runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
 
-    /// Loads a policy by built-in name (`predictive`, `hpa`, ...) or by `.wasm`/`.wat` path.
-    pub fn load(&self, spec: &str, params: Params) -> Result<Policy> {
-        #[cfg(feature = "builtin")]
-        if let Some(builtin) = leadtime_builtin::get(spec) {
-            return self.load_bytes(builtin.name, builtin.wasm, params);
-        }
-        let path = Path::new(spec);
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("wasm") | Some("wat") => self.load_file(path, params),
-            _ => Err(Error::UnknownPolicy {
-                name: spec.to_string(),
-                known: crate::builtin_names().join(", "),
-            }),
-        }
+    /// How this engine runs instances.
+    pub fn modes(&self) -> &Modes {
+        &self.inner.modes
     }
 
-    /// Loads a policy from a `.wasm` or `.wat` file.
-    pub fn load_file(&self, path: &Path, params: Params) -> Result<Policy> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        self.load_bytes(&path.display().to_string(), &bytes, params)
-    }
-
-    /// Loads a policy from module bytes (binary wasm or `.wat` text), named `name` in logs.
-    pub fn load_bytes(&self, name: &str, bytes: &[u8], params: Params) -> Result<Policy> {
-        let compiled = self.compile(bytes)?;
+    /// Loads a policy: compiles it (or takes it from a cache), checks it against the ABI,
+    /// instantiates it and runs its `leadtime_init` with `params`.
+    pub fn load(&self, source: Source<'_>, params: Params) -> Result<Policy> {
+        let bytes = source.read(self.inner.limits.module_bytes)?;
+        let compiled = self.compile(&bytes)?;
         Policy::new(
-            name.to_string(),
+            source.name().into_owned(),
             self.inner.wasmtime.clone(),
             compiled.pre,
             self.inner.limits.clone(),
+            self.inner.modes.fresh_instance_per_call,
             params,
             compiled.info,
         )
     }
 
     /// Compiles and checks a module without instantiating it; what `leadtime inspect` shows.
-    pub fn inspect(&self, bytes: &[u8]) -> Result<ModuleInfo> {
-        self.compile(bytes).map(|c| c.info)
+    pub fn inspect(&self, source: Source<'_>) -> Result<ModuleInfo> {
+        let bytes = source.read(self.inner.limits.module_bytes)?;
+        self.compile(&bytes).map(|c| c.info)
     }
 
     fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
@@ -191,25 +227,31 @@ impl Engine {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Compiled> {
-        let cap = self.inner.limits.module_bytes;
-        if bytes.len() > cap {
+        let limits = &self.inner.limits;
+        if bytes.len() > limits.module_bytes {
             return Err(Error::ModuleTooLarge {
-                size: bytes.len(),
-                cap,
+                size: bytes.len() as u64,
+                cap: limits.module_bytes,
             });
         }
         let key = ModuleKey::of(bytes);
         if let Some(hit) = self.lru().get(&key) {
             return Ok(hit);
         }
+        let binary = to_binary(bytes)?;
+        // Before the disk cache too: its code may come from a process with looser limits.
+        bounds::check(&binary, limits)?;
         // Compile outside the lock: other threads keep loading cached modules meanwhile; two
         // threads compiling the same new module both succeed and one result is kept.
-        let module = match self.load_precompiled(&key) {
+        let cache_name = self.cache_name(&key);
+        let disk = self.inner.disk.as_ref();
+        let module = match disk.and_then(|d| d.load(&self.inner.wasmtime, &cache_name)) {
             Some(module) => module,
             None => {
-                let module =
-                    Module::new(&self.inner.wasmtime, bytes).map_err(|e| self.refused(bytes, e))?;
-                self.store_precompiled(&key, &module);
+                let module = self.compile_bounded(&binary)?;
+                if let Some(disk) = disk {
+                    disk.store(&cache_name, &module);
+                }
                 module
             }
         };
@@ -218,89 +260,76 @@ impl Engine {
             .inner
             .linker
             .instantiate_pre(&module)
-            .map_err(|e| Error::Runtime(format!("linking: {e:#}")))?;
+            .map_err(|e| Error::wasmtime("linking the module", e))?;
         let compiled = Compiled { pre, info };
         self.lru().insert(key, compiled.clone());
         Ok(compiled)
+    }
+
+    /// Compiles on a thread of its own and waits at most `Limits::compile_time`: compiling is
+    /// not metered by fuel. A compile past the deadline finishes on its thread and is dropped
+    /// (wasmtime cannot stop one midway); the limits checked before (`bounds`) keep that rare
+    /// and short.
+    fn compile_bounded(&self, binary: &[u8]) -> Result<Module> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let engine = self.inner.wasmtime.clone();
+        let bytes = binary.to_vec();
+        std::thread::Builder::new()
+            .name("leadtime-compile".into())
+            .stack_size(COMPILE_STACK_BYTES)
+            .spawn(move || {
+                let _ = tx.send(Module::new(&engine, &bytes).map_err(|e| (e, bytes)));
+            })
+            .map_err(|e| Error::Runtime(format!("starting a compile thread: {e}")))?;
+        let cap = self.inner.limits.compile_time;
+        match rx.recv_timeout(cap) {
+            Ok(Ok(module)) => Ok(module),
+            Ok(Err((e, bytes))) => Err(self.refused(&bytes, e)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::CompileTimeout { cap }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Runtime(
+                "the compile thread stopped without an answer".into(),
+            )),
+        }
     }
 
     /// Why wasmtime refused to build a module: it is invalid, unless a pooled engine refused it
     /// for a cap, which is then named as on demand (`sandbox::diagnose_pool_refusal`).
     fn refused(&self, bytes: &[u8], error: wasmtime::Error) -> Error {
         let limits = &self.inner.limits;
-        limits
+        self.inner
+            .modes
             .pooled()
             .then(|| sandbox::diagnose_pool_refusal(&self.inner.wasmtime, bytes, limits))
             .flatten()
-            .unwrap_or_else(|| Error::InvalidModule(format!("{error:#}")))
+            .unwrap_or_else(|| Error::invalid(error))
     }
 
-    /// The cache file of a module: its SHA-256, then a hash of what makes compiled code
+    /// The cache file's name of a module: its SHA-256, then a hash of what makes compiled code
     /// compatible (wasmtime's own compatibility hash of the engine's settings, and leadtime's
     /// version, since the limits shape the config), so another build never picks it up.
-    fn cache_path(&self, key: &ModuleKey) -> Option<PathBuf> {
-        let dir = self.inner.cache_dir.as_ref()?;
+    fn cache_name(&self, key: &ModuleKey) -> String {
         let mut h = std::hash::DefaultHasher::new();
         self.inner
             .wasmtime
             .precompile_compatibility_hash()
             .hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
-        Some(dir.join(format!("{}-{:016x}.cwasm", key.hex(), h.finish())))
+        format!("{}-{:016x}.cwasm", key.hex(), h.finish())
     }
+}
 
-    /// The module from the disk cache, or `None` (no cache, no file, or a file that fails its
-    /// checksum or wasmtime's checks; it is then recompiled and overwritten).
-    fn load_precompiled(&self, key: &ModuleKey) -> Option<Module> {
-        let path = self.cache_path(key)?;
-        let file = std::fs::read(&path).ok()?;
-        // Each file ends in the SHA-256 of the rest: a truncated or damaged file is caught here
-        // rather than handed to `deserialize`, which trusts its input.
-        let split = file.len().checked_sub(32)?;
-        let (code, sum) = file.split_at(split);
-        if Sha256::digest(code).as_slice() != sum {
-            tracing::warn!(path = %path.display(), "precompiled module fails its checksum; recompiling");
-            return None;
-        }
-        // SAFETY: the bytes are exactly what `Module::serialize` wrote (checked above) into a
-        // directory of this user's; wasmtime still checks they match this engine's settings.
-        match unsafe { Module::deserialize(&self.inner.wasmtime, code) } {
-            Ok(module) => Some(module),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "precompiled module unusable ({e:#}); recompiling");
-                None
-            }
-        }
+/// A module's binary: the bytes themselves, or `.wat` text parsed.
+fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
     }
-
-    /// Writes a module to the disk cache, whole or not at all. Failures only cost a later
-    /// compile, so they are logged, not returned.
-    fn store_precompiled(&self, key: &ModuleKey, module: &Module) {
-        let Some(path) = self.cache_path(key) else {
-            return;
-        };
-        let write = || -> std::io::Result<()> {
-            let mut bytes = module.serialize().map_err(std::io::Error::other)?;
-            let sum = Sha256::digest(&bytes);
-            bytes.extend_from_slice(&sum);
-            let dir = path.parent().expect("cache files are in the cache dir");
-            std::fs::create_dir_all(dir)?;
-            // A name of this process and moment: concurrent writers never share a temp file,
-            // and the rename makes the whole file appear at once to readers.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let tmp = dir.join(format!(".{}.{}.{nanos}.tmp", key.hex(), std::process::id()));
-            std::fs::write(&tmp, &bytes)?;
-            std::fs::rename(&tmp, &path).inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            })
-        };
-        if let Err(e) = write() {
-            tracing::warn!(path = %path.display(), "could not write precompiled module: {e}");
-        }
-    }
+    // Otherwise the wat parser's complaint would be that the bytes are not UTF-8.
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::invalid("neither a WebAssembly binary (no `\\0asm` header) nor `.wat` text")
+    })?;
+    wat::parse_str(text)
+        .map(std::borrow::Cow::Owned)
+        .map_err(Error::invalid)
 }
 
 #[cfg(test)]
@@ -359,7 +388,9 @@ mod tests {
     }
 
     fn decisions(engine: &Engine) -> Vec<u32> {
-        let mut policy = engine.load("target-tracking", Params::new()).unwrap();
+        let mut policy = engine
+            .load(Source::builtin("target-tracking"), Params::new())
+            .unwrap();
         [15.0, 42.0, 230.0]
             .iter()
             .map(|&load| policy.decide(&request(load)).unwrap().replicas)
@@ -369,14 +400,14 @@ mod tests {
     #[test]
     fn a_cache_hit_decides_as_a_fresh_compile() {
         let dir = TempDir::new("hit");
-        let cold = decisions(&Engine::new(Limits::default()).unwrap());
-        let first = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+        let cold = decisions(&Engine::new(&Limits::default()).unwrap());
+        let first = Engine::builder().cache_dir(&dir.0).build().unwrap();
         assert_eq!(decisions(&first), cold);
         let files = dir.files();
         assert_eq!(files.len(), 1, "one precompiled module: {files:?}");
         let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
         // A new engine has an empty memory cache, so this load comes from the file.
-        let second = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+        let second = Engine::builder().cache_dir(&dir.0).build().unwrap();
         assert_eq!(decisions(&second), cold);
         assert_eq!(dir.files(), files);
         let after = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
@@ -386,7 +417,7 @@ mod tests {
     #[test]
     fn a_corrupt_cache_file_is_recompiled_and_replaced() {
         let dir = TempDir::new("corrupt");
-        let cold = decisions(&Engine::with_cache_dir(Limits::default(), &dir.0).unwrap());
+        let cold = decisions(&Engine::builder().cache_dir(&dir.0).build().unwrap());
         let file = dir.files().pop().unwrap();
         let good = std::fs::read(&file).unwrap();
         for bad in [
@@ -400,7 +431,7 @@ mod tests {
             },
         ] {
             std::fs::write(&file, &bad).unwrap();
-            let engine = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+            let engine = Engine::builder().cache_dir(&dir.0).build().unwrap();
             assert_eq!(decisions(&engine), cold);
             assert_eq!(std::fs::read(&file).unwrap(), good, "the file is rewritten");
         }
@@ -410,20 +441,20 @@ mod tests {
     fn a_foreign_file_with_a_valid_checksum_is_recompiled() {
         // Bytes that pass our checksum but are not wasmtime's: `deserialize` must refuse them.
         let dir = TempDir::new("foreign");
-        let cold = decisions(&Engine::with_cache_dir(Limits::default(), &dir.0).unwrap());
+        let cold = decisions(&Engine::builder().cache_dir(&dir.0).build().unwrap());
         let file = dir.files().pop().unwrap();
         let mut foreign = b"\x7fELF this is not compiled code".to_vec();
         foreign.extend_from_slice(&Sha256::digest(&foreign));
         std::fs::write(&file, &foreign).unwrap();
-        let engine = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+        let engine = Engine::builder().cache_dir(&dir.0).build().unwrap();
         assert_eq!(decisions(&engine), cold);
     }
 
     #[test]
     fn two_engines_share_a_dir() {
         let dir = TempDir::new("shared");
-        let a = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
-        let b = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+        let a = Engine::builder().cache_dir(&dir.0).build().unwrap();
+        let b = Engine::builder().cache_dir(&dir.0).build().unwrap();
         let expected = decisions(&a);
         assert_eq!(decisions(&b), expected);
         assert_eq!(dir.files().len(), 1, "one file for both");
@@ -432,21 +463,21 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..3 {
                 s.spawn(|| {
-                    let engine = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+                    let engine = Engine::builder().cache_dir(&dir.0).build().unwrap();
                     assert_eq!(decisions(&engine), expected);
                 });
             }
         });
         assert_eq!(dir.files().len(), 1, "{:?}", dir.files());
-        let engine = Engine::with_cache_dir(Limits::default(), &dir.0).unwrap();
+        let engine = Engine::builder().cache_dir(&dir.0).build().unwrap();
         assert_eq!(decisions(&engine), expected);
     }
 
     #[test]
     fn the_memory_cache_is_bounded_and_keeps_the_recently_used() {
-        let engine = Engine::new(Limits::default()).unwrap();
+        let engine = Engine::new(&Limits::default()).unwrap();
         let tt = crate::builtin_wasm("target-tracking").unwrap();
-        engine.inspect(tt).unwrap();
+        engine.inspect(Source::bytes("tt", tt)).unwrap();
         // Distinct modules: the same tiny module with a different custom-section name each time.
         for i in 0..MEMORY_CACHE_ENTRIES + 10 {
             let wat = format!(
@@ -455,9 +486,9 @@ mod tests {
                    (func (export "leadtime_alloc") (param i32) (result i32) i32.const 0)
                    (func (export "leadtime_decide") (param i32 i32) (result i64) i64.const 0))"#
             );
-            engine.inspect(wat.as_bytes()).unwrap();
+            engine.inspect(Source::bytes("n", wat.as_bytes())).unwrap();
             // Touch the built-in so it stays among the recently used.
-            engine.inspect(tt).unwrap();
+            engine.inspect(Source::bytes("tt", tt)).unwrap();
         }
         assert_eq!(engine.cached_modules(), MEMORY_CACHE_ENTRIES);
         assert!(engine.lru().entries.contains_key(&ModuleKey::of(tt)));

@@ -1,20 +1,48 @@
 //! The one error type of the engine, with a kind a caller can match on.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// An underlying error kept as a [`Error`]'s source (wasmtime's, the wat parser's, the
+/// validator's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong loading or calling a policy.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The bytes are not a valid WebAssembly module (or `.wat` text).
-    #[error("{0}")]
-    InvalidModule(String),
+    /// The bytes are not a valid WebAssembly module (or `.wat` text); the source says why.
+    #[error("not a valid WebAssembly module")]
+    InvalidModule {
+        /// Why (the parser's, validator's or compiler's error).
+        #[source]
+        source: BoxError,
+    },
     /// The module is larger than `Limits::module_bytes`.
-    #[error("module is {size} bytes, over the cap of {cap} bytes")]
+    #[error("module is {size} bytes, over the cap of {cap} bytes (`Limits::module_bytes`)")]
     ModuleTooLarge {
-        /// Size of the module.
-        size: usize,
+        /// Size of the module (at least this; a file is not read past the cap).
+        size: u64,
         /// The cap.
         cap: usize,
+    },
+    /// The module is over a limit checked before compiling (function count, body size, locals,
+    /// nesting depth): refused without being compiled.
+    #[error("the module's {what} is {found}, over the limit of {cap} (`Limits::{limit}`)")]
+    ModuleOverLimit {
+        /// What was measured, e.g. `function count`.
+        what: &'static str,
+        /// The [`crate::Limits`] option that bounds it, e.g. `module_functions`.
+        limit: &'static str,
+        /// What the module has (for a count, at least this: the check stops at the limit).
+        found: u64,
+        /// The limit.
+        cap: u64,
+    },
+    /// Compiling the module took longer than `Limits::compile_time`.
+    #[error("compiling the module took longer than {cap:?} (`Limits::compile_time`)")]
+    CompileTimeout {
+        /// The limit.
+        cap: Duration,
     },
     /// A required export is missing.
     #[error("the module does not export `{0}` (see docs/ABI.md)")]
@@ -76,6 +104,13 @@ pub enum Error {
     /// The policy answered something that is not a valid response.
     #[error("{0}")]
     BadResponse(String),
+    /// The policy's response is not a valid message; the source is the decoder's error.
+    #[error("response is not a valid message")]
+    UndecodableResponse {
+        /// The decoder's error.
+        #[source]
+        source: rmp_serde::decode::Error,
+    },
     /// The policy answered with an `error` instead of a decision.
     #[error("{0}")]
     PolicyError(String),
@@ -93,23 +128,44 @@ pub enum Error {
         /// The built-in names.
         known: String,
     },
-    /// A policy file could not be read.
-    #[error("reading {}: {source}", path.display())]
+    /// A policy file could not be read, or is not a regular file.
+    #[error("reading {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
+        #[source]
         source: std::io::Error,
+    },
+    /// The directory of compiled code is not safe to load native code from (owned by another
+    /// user, or writable by others): the engine refuses it rather than run what another user
+    /// may have planted there.
+    #[error("cache directory {} refused: {reason}", path.display())]
+    UntrustedCache {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
     },
     /// The runtime itself failed (not the policy's doing).
     #[error("{0}")]
     Runtime(String),
+    /// Wasmtime failed at something that is not the policy's doing; the source is its error.
+    #[error("{context}")]
+    Wasmtime {
+        /// What the engine was doing.
+        context: &'static str,
+        /// Wasmtime's error.
+        #[source]
+        source: BoxError,
+    },
 }
 
 /// The kind of an [`Error`], for matching, metrics and the CLI's `error: <kind>: ...` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// See [`Error::InvalidModule`] and [`Error::ModuleTooLarge`].
+    /// See [`Error::InvalidModule`], [`Error::ModuleTooLarge`], [`Error::ModuleOverLimit`] and
+    /// [`Error::CompileTimeout`].
     InvalidModule,
     /// See [`Error::MissingExport`].
     MissingExport,
@@ -129,7 +185,7 @@ pub enum ErrorKind {
     Trap,
     /// See [`Error::HostCall`].
     HostCall,
-    /// See [`Error::BadResponse`].
+    /// See [`Error::BadResponse`] and [`Error::UndecodableResponse`].
     BadResponse,
     /// See [`Error::PolicyError`].
     PolicyError,
@@ -139,9 +195,9 @@ pub enum ErrorKind {
     BadRequest,
     /// See [`Error::UnknownPolicy`].
     UnknownPolicy,
-    /// See [`Error::Io`].
+    /// See [`Error::Io`] and [`Error::UntrustedCache`].
     Io,
-    /// See [`Error::Runtime`].
+    /// See [`Error::Runtime`] and [`Error::Wasmtime`].
     Runtime,
 }
 
@@ -201,7 +257,10 @@ impl Error {
     /// This error's kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidModule(_) | Error::ModuleTooLarge { .. } => ErrorKind::InvalidModule,
+            Error::InvalidModule { .. }
+            | Error::ModuleTooLarge { .. }
+            | Error::ModuleOverLimit { .. }
+            | Error::CompileTimeout { .. } => ErrorKind::InvalidModule,
             Error::MissingExport(_) => ErrorKind::MissingExport,
             Error::WrongSignature { .. } => ErrorKind::WrongSignature,
             Error::ForbiddenImport { .. } => ErrorKind::ForbiddenImport,
@@ -211,14 +270,46 @@ impl Error {
             Error::StackOverflow { .. } => ErrorKind::StackOverflow,
             Error::Trap(_) => ErrorKind::Trap,
             Error::HostCall(_) => ErrorKind::HostCall,
-            Error::BadResponse(_) => ErrorKind::BadResponse,
+            Error::BadResponse(_) | Error::UndecodableResponse { .. } => ErrorKind::BadResponse,
             Error::PolicyError(_) => ErrorKind::PolicyError,
             Error::InitFailed(_) => ErrorKind::InitFailed,
             Error::BadRequest(_) => ErrorKind::BadRequest,
             Error::UnknownPolicy { .. } => ErrorKind::UnknownPolicy,
-            Error::Io { .. } => ErrorKind::Io,
-            Error::Runtime(_) => ErrorKind::Runtime,
+            Error::Io { .. } | Error::UntrustedCache { .. } => ErrorKind::Io,
+            Error::Runtime(_) | Error::Wasmtime { .. } => ErrorKind::Runtime,
         }
+    }
+}
+
+impl Error {
+    /// An invalid module, from any error saying why.
+    pub(crate) fn invalid(source: impl Into<BoxError>) -> Error {
+        Error::InvalidModule {
+            source: source.into(),
+        }
+    }
+
+    /// A failure of wasmtime's while `context`.
+    pub(crate) fn wasmtime(context: &'static str, source: wasmtime::Error) -> Error {
+        Error::Wasmtime {
+            context,
+            source: source.into(),
+        }
+    }
+
+    /// This error and its sources, one after another (`a: b: c`): what a log line or terminal
+    /// shows, since [`std::fmt::Display`] gives this error's own sentence only. Control
+    /// characters (a policy's text may hold any) are escaped, so the line cannot rewrite a
+    /// terminal or forge another log line.
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        crate::text::escape_controls(&text).into_owned()
     }
 }
 

@@ -39,7 +39,11 @@ pub fn check(replicas: &Replicas, response: Response) -> Result<Decision> {
         .replicas
         .ok_or_else(|| Error::BadResponse("response has no `replicas`".into()))?;
     let (target, note) = clamp(proposed, replicas);
-    let mut reason = response.reason;
+    // The policy's own words, on their way to terminals and logs.
+    let mut reason = match crate::text::escape_controls(&response.reason) {
+        std::borrow::Cow::Borrowed(_) => response.reason,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    };
     if let Some(note) = note {
         if reason.is_empty() {
             reason = format!("asked for {proposed}; {note}");
@@ -85,6 +89,17 @@ mod tests {
             assert_eq!(got, want, "clamp({proposed}, [{min}, {max}])");
             assert_eq!(got_note.as_deref(), note);
         }
+    }
+
+    #[test]
+    fn a_reason_with_control_characters_is_escaped() {
+        let response = Response {
+            replicas: Some(4),
+            reason: "ok\r\x1b[2Kforged line\x07".into(),
+            ..Response::default()
+        };
+        let decision = check(&bounds(1, 10), response).unwrap();
+        assert_eq!(decision.reason, "ok\\r\\u{1b}[2Kforged line\\u{7}");
     }
 
     #[test]

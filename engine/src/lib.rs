@@ -1,10 +1,10 @@
 //! leadtime: run autoscaling policies compiled to WebAssembly, sandboxed, and get replica targets.
 //!
 //! ```no_run
-//! use leadtime::{Engine, Limits, Params};
+//! use leadtime::{Engine, Limits, Params, Source};
 //! # fn request() -> leadtime::Request { unimplemented!() }
-//! let engine = Engine::new(Limits::default())?;
-//! let mut policy = engine.load("target-tracking", Params::new())?;
+//! let engine = Engine::new(Limits::new().fuel_per_call(100_000_000))?;
+//! let mut policy = engine.load(Source::builtin("target-tracking"), Params::new())?;
 //! let decision = policy.decide(&request())?;
 //! println!("{} replicas: {}", decision.replicas, decision.reason);
 //! # Ok::<(), leadtime::Error>(())
@@ -14,18 +14,23 @@
 
 pub mod abi;
 pub mod behavior;
+mod bounds;
+mod cache;
 mod decision;
 mod engine;
 mod error;
 mod guard;
 mod policy;
 pub mod sandbox;
+mod source;
 pub mod supervisor;
+mod text;
 
 pub use behavior::{Behavior, BehaviorError};
+pub use cache::{DISK_CACHE_BYTES, DISK_CACHE_MAX_AGE};
 pub use decision::Decision;
-pub use engine::Engine;
-pub use error::{Error, ErrorKind, Result};
+pub use engine::{Engine, EngineBuilder};
+pub use error::{BoxError, Error, ErrorKind, Result};
 pub use leadtime_wire::{
     codec, Forecast, Metric, Param, Params, ReadyTime, Replicas, Request, Response, Workload,
 };
@@ -38,11 +43,13 @@ pub mod fuzzing {
     pub use crate::guard::check;
     pub use crate::policy::{decode_response, MAX_RESPONSE_DEPTH};
 }
-pub use sandbox::{Level, Limits, LogLine};
+pub use sandbox::{Level, Limits, LogLine, Modes};
+pub use source::Source;
 pub use supervisor::{
     BreakerState, Fallback, FallbackCause, Supervised, Supervisor, SupervisorConfig,
     SupervisorStats,
 };
+pub use text::escape_controls;
 
 /// The names of the built-in policies, default first.
 pub fn builtin_names() -> Vec<&'static str> {

@@ -6,6 +6,7 @@ use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::guard;
 use crate::sandbox::{self, Limits, LogLine, StoreState};
+use crate::text::escape_controls;
 use leadtime_wire::codec;
 use leadtime_wire::{Params, Request, Response};
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct Policy {
     pre: InstancePre<StoreState>,
     exports: Exports,
     limits: Limits,
+    /// `Modes::fresh_instance_per_call`.
+    fresh: bool,
     params: Params,
     /// `params` encoded for `leadtime_init`, when the module has one: every instance gets them.
     init_payload: Option<Vec<u8>>,
@@ -72,6 +75,7 @@ impl Policy {
         engine: wasmtime::Engine,
         pre: InstancePre<StoreState>,
         limits: Limits,
+        fresh: bool,
         params: Params,
         info: ModuleInfo,
     ) -> Result<Policy> {
@@ -90,6 +94,7 @@ impl Policy {
             pre,
             exports,
             limits,
+            fresh,
             params,
             init_payload,
             info,
@@ -103,7 +108,7 @@ impl Policy {
         // rather than the first decision. A fresh-per-call policy lets the instance go: it would
         // otherwise hold a slot of the engine's pool while the policy sits idle.
         let live = policy.instantiate()?;
-        if !policy.limits.fresh_instance_per_call {
+        if !policy.fresh {
             policy.live = Some(live);
         }
         Ok(policy)
@@ -160,7 +165,7 @@ impl Policy {
             .map_err(|e| Error::BadRequest(format!("request does not encode: {e}")))?;
         let result = self.call(&frame, request);
         self.frame = frame;
-        if result.is_err() || self.limits.fresh_instance_per_call {
+        if result.is_err() || self.fresh {
             self.live = None;
         }
         let response = result?;
@@ -179,7 +184,7 @@ impl Policy {
         live.store.data_mut().begin_call();
         live.store
             .set_fuel(self.limits.fuel_per_call)
-            .map_err(|e| Error::Runtime(e.to_string()))?;
+            .map_err(|e| Error::wasmtime("setting the fuel", e))?;
         let result = invoke(live, frame, request, self.limits.response_bytes);
         let fuel_left = live.store.get_fuel().unwrap_or(0);
         self.last_fuel = self.limits.fuel_per_call.saturating_sub(fuel_left);
@@ -197,8 +202,9 @@ impl Policy {
     fn instantiate(&self) -> Result<Live> {
         let state = StoreState::new(&self.limits, &self.name);
         let mut store = sandbox::new_store(&self.engine, state);
-        let runtime = |e: wasmtime::Error| Error::Runtime(e.to_string());
-        store.set_fuel(self.limits.fuel_per_call).map_err(runtime)?;
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Error::wasmtime("setting the fuel", e))?;
         let instance = match self.pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => return Err(sandbox::to_error(&mut store, e)),
@@ -278,19 +284,32 @@ impl Policy {
 /// answers thousands of nested arrays would otherwise overflow the host's own stack.
 pub const MAX_RESPONSE_DEPTH: usize = 32;
 
-/// Decodes a policy's raw response bytes as the engine does after every call: MessagePack nested
-/// at most [`MAX_RESPONSE_DEPTH`] deep, an `error` becomes [`Error::PolicyError`], and a response
-/// with neither `replicas` nor `error` is [`Error::BadResponse`].
+/// Decodes a policy's raw response bytes as the engine does after every call: one MessagePack
+/// map (docs/ABI.md) and nothing after it, nested at most [`MAX_RESPONSE_DEPTH`] deep; an
+/// `error` becomes [`Error::PolicyError`], and anything else that is not a response with
+/// `replicas` is [`Error::BadResponse`].
 pub fn decode_response(bytes: &[u8]) -> Result<Response> {
     use serde::Deserialize;
-    let invalid = |e: rmp_serde::decode::Error| {
-        Error::BadResponse(format!("response is not a valid message: {e}"))
-    };
-    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    // serde would also take a struct written as an array (`[5, "x"]`), which the ABI does not.
+    match bytes.first() {
+        Some(0x80..=0x8f | 0xde | 0xdf) => {}
+        Some(_) => return Err(Error::BadResponse("response is not a map".into())),
+        None => return Err(Error::BadResponse("response is empty".into())),
+    }
+    // Read from a slice that the decoder advances, so that what is left after the map shows.
+    let mut unread = bytes;
+    let mut de = rmp_serde::Deserializer::new(&mut unread);
     de.set_max_depth(MAX_RESPONSE_DEPTH);
-    let response = Response::deserialize(&mut de).map_err(invalid)?;
+    let response =
+        Response::deserialize(&mut de).map_err(|source| Error::UndecodableResponse { source })?;
+    let rest = unread.len();
+    if rest > 0 {
+        return Err(Error::BadResponse(format!(
+            "response has {rest} bytes after its map"
+        )));
+    }
     if let Some(message) = response.error {
-        return Err(Error::PolicyError(message));
+        return Err(Error::PolicyError(escape_controls(&message).into_owned()));
     }
     if response.replicas.is_none() {
         return Err(Error::BadResponse(

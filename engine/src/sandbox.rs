@@ -4,61 +4,40 @@
 use crate::abi;
 use crate::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::{
     Caller, Config, Enabled, InstanceAllocationStrategy, Linker, PoolConcurrencyLimitError,
     PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
-/// Every bound a policy runs under. Each is a named option with a safe default.
+/// Every bound a policy is loaded and runs under, each a named option with a safe default, set
+/// in the style of wasmtime's `Config`:
+///
+/// ```
+/// let mut limits = leadtime::Limits::new();
+/// limits.fuel_per_call(50_000_000).memory_bytes(32 << 20);
+/// assert_eq!(limits.get_memory_bytes(), 32 << 20);
+/// ```
+///
+/// How instances run (reused or fresh, pooled, NaN canonicalisation) is not a bound: see
+/// [`Modes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
-    /// CPU bound per call (and per instantiation), in wasmtime fuel (about one unit per wasm
-    /// instruction). The default, 400 million, is roughly 100 ms of work.
-    pub fuel_per_call: u64,
-    /// Linear memory cap per policy instance, in bytes. Default 64 MiB.
-    pub memory_bytes: usize,
-    /// Table cap per instance, in elements. Default 100,000.
-    pub table_elements: usize,
-    /// Native stack the policy's wasm may use, in bytes. Default 512 KiB.
-    pub stack_bytes: usize,
-    /// Largest module accepted, in bytes. Default 16 MiB.
-    pub module_bytes: usize,
-    /// Largest response accepted, in bytes. Default 4 MiB.
-    pub response_bytes: usize,
-    /// Longest log line accepted, in bytes; a longer one fails the call. Default 16 KiB.
-    pub log_line_bytes: usize,
-    /// Log lines kept per call; later ones are counted, not kept. Default 32.
-    pub log_lines_per_call: usize,
-    /// Fuel charged per `log` call, so that a log loop runs out of budget. Default 10,000.
-    pub fuel_per_log: u64,
-    /// Start each call on a fresh instance, so no memory survives between calls. Default false:
-    /// an instance is reused until a call fails, then replaced.
-    pub fresh_instance_per_call: bool,
-    /// Instance slots of the engine's pool, used when `fresh_instance_per_call` is on: wasmtime's
-    /// pooling allocator then resets a used slot in place instead of mapping and unmapping
-    /// memory for every instance (a trivial fresh-instance call on a 2-core VM: 44 µs on demand,
-    /// 7 µs pooled). A slot is held only while a call (or a load) runs, so this bounds calls at
-    /// once per engine, not policies; one more fails with `runtime`. Each slot reserves
-    /// `memory_bytes` of address space (not memory; 4 GiB without `pool_bounds_checks`) for the
-    /// engine's life, and keeps up to [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched.
-    /// 0 allocates every instance on demand. Reused instances (the default mode) are always
-    /// allocated on demand: each policy holds one for its life, and a pool would cap how many
-    /// policies an engine can load. Default 32.
-    pub instance_pool: u32,
-    /// With the instance pool, check memory bounds in the compiled code rather than with guard
-    /// pages. Then nothing past a memory's size has to be made inaccessible: a fresh instance
-    /// whose call grew memory costs no `mprotect` to grow it and none to reset its slot (a
-    /// trivial fresh-instance call: 7 µs against 12 µs with guard pages on a 2-core VM), threads
-    /// do not queue on the process's memory map for those calls (2 threads: 1.7 times one,
-    /// against 0.7 times with guard pages), and a slot reserves only `memory_bytes` of address
-    /// space; policy code runs about 10% slower. Results are the same either way. Default true.
-    pub pool_bounds_checks: bool,
-    /// Give every NaN a float operation makes the canonical bits, so that the same request gives
-    /// the same bits on every CPU (x86 and ARM make different NaNs). It costs a check after each
-    /// float operation: float-heavy policies run about a third faster without it (the predictive
-    /// policy's refit on 7 days: 1.32 ms against 0.91 ms), and a policy can only tell the
-    /// difference by reading a NaN's bits. Default true.
-    pub canonical_nans: bool,
+    pub(crate) fuel_per_call: u64,
+    pub(crate) memory_bytes: usize,
+    pub(crate) table_elements: usize,
+    pub(crate) stack_bytes: usize,
+    pub(crate) module_bytes: usize,
+    pub(crate) response_bytes: usize,
+    pub(crate) log_line_bytes: usize,
+    pub(crate) log_lines_per_call: usize,
+    pub(crate) fuel_per_log: u64,
+    pub(crate) module_functions: usize,
+    pub(crate) function_bytes: usize,
+    pub(crate) function_locals: usize,
+    pub(crate) nesting_depth: usize,
+    pub(crate) compile_time: Duration,
 }
 
 impl Default for Limits {
@@ -73,6 +52,97 @@ impl Default for Limits {
             log_line_bytes: 16 << 10,
             log_lines_per_call: 32,
             fuel_per_log: 10_000,
+            module_functions: 20_000,
+            function_bytes: 1 << 20,
+            function_locals: 50_000,
+            nesting_depth: 1_000,
+            compile_time: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A setter (wasmtime `Config` style: `&mut self` in, `&mut Self` out, so calls chain) and its
+/// getter (`get_` prefixed, as `std::process::Command`'s, since the option's name is the setter).
+macro_rules! options {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident, $get:ident: $ty:ty;
+    )*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&mut self, value: $ty) -> &mut Self {
+                self.$name = value;
+                self
+            }
+
+            #[doc = concat!("The value of [`Self::", stringify!($name), "`].")]
+            pub fn $get(&self) -> $ty {
+                self.$name
+            }
+        )*
+    };
+}
+
+impl Limits {
+    /// The default limits.
+    pub fn new() -> Limits {
+        Limits::default()
+    }
+
+    options! {
+        /// CPU bound per call (and per instantiation), in wasmtime fuel (about one unit per wasm
+        /// instruction). The default, 400 million, is roughly 100 ms of work.
+        fuel_per_call, get_fuel_per_call: u64;
+        /// Linear memory cap per policy instance, in bytes. Default 64 MiB.
+        memory_bytes, get_memory_bytes: usize;
+        /// Table cap per instance, in elements. Default 100,000.
+        table_elements, get_table_elements: usize;
+        /// Native stack the policy's wasm may use, in bytes. Default 512 KiB.
+        stack_bytes, get_stack_bytes: usize;
+        /// Largest module accepted, in bytes (binary, or `.wat` text before it is parsed); a
+        /// file is refused on its size before it is read. Default 16 MiB.
+        module_bytes, get_module_bytes: usize;
+        /// Largest response accepted, in bytes. Default 4 MiB.
+        response_bytes, get_response_bytes: usize;
+        /// Longest log line accepted, in bytes; a longer one fails the call. Default 16 KiB.
+        log_line_bytes, get_log_line_bytes: usize;
+        /// Log lines kept per call; later ones are counted, not kept. Default 32.
+        log_lines_per_call, get_log_lines_per_call: usize;
+        /// Fuel charged per `log` call, so that a log loop runs out of budget. Default 10,000.
+        fuel_per_log, get_fuel_per_log: u64;
+        /// Functions a module may define or import, checked before compiling: compile time and
+        /// memory grow with the count (a million empty functions take tens of seconds and GBs).
+        /// Default 20,000 (the built-in policies have a few hundred).
+        module_functions, get_module_functions: usize;
+        /// Largest function body, in bytes, checked before compiling. Default 1 MiB.
+        function_bytes, get_function_bytes: usize;
+        /// Locals one function may declare, checked before compiling. Default 50,000.
+        function_locals, get_function_locals: usize;
+        /// Deepest nesting of blocks, loops and ifs in a function, checked before compiling: the
+        /// compiler's time grows faster than linearly with it (20,000 levels: seconds). Default
+        /// 1,000.
+        nesting_depth, get_nesting_depth: usize;
+        /// Longest a compile may take; a module still compiling then is refused (the compile
+        /// runs off the caller's thread, which gets its answer at the deadline). The limits
+        /// above keep a module far inside it; this is the backstop. Default 20 s.
+        compile_time, get_compile_time: Duration;
+    }
+}
+
+/// How policy instances are run: choices between speed and isolation that change no bound and
+/// no decision. Set in the style of wasmtime's `Config`, like [`Limits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Modes {
+    pub(crate) fresh_instance_per_call: bool,
+    pub(crate) instance_pool: u32,
+    pub(crate) pool_bounds_checks: bool,
+    pub(crate) canonical_nans: bool,
+}
+
+impl Default for Modes {
+    fn default() -> Self {
+        Modes {
             fresh_instance_per_call: false,
             instance_pool: 32,
             pool_bounds_checks: true,
@@ -81,64 +151,100 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
-    /// Whether instances come from a pool (see [`Limits::instance_pool`]).
+impl Modes {
+    /// The default modes.
+    pub fn new() -> Modes {
+        Modes::default()
+    }
+
+    options! {
+        /// Start each call on a fresh instance, so no memory survives between calls. Default
+        /// false: an instance is reused until a call fails, then replaced.
+        fresh_instance_per_call, get_fresh_instance_per_call: bool;
+        /// Instance slots of the engine's pool, used when `fresh_instance_per_call` is on:
+        /// wasmtime's pooling allocator then resets a used slot in place instead of mapping and
+        /// unmapping memory for every instance (see docs/performance.md). A slot is held only
+        /// while a call (or a load) runs, so this bounds calls at once per engine, not policies;
+        /// one more fails with `runtime`. Each slot reserves `Limits::memory_bytes` of address
+        /// space (not memory; 4 GiB without `pool_bounds_checks`) for the engine's life, and
+        /// keeps up to [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched. 0 allocates
+        /// every instance on demand. Reused instances (the default mode) are always allocated
+        /// on demand: each policy holds one for its life, and a pool would cap how many
+        /// policies an engine can load. Default 32.
+        instance_pool, get_instance_pool: u32;
+        /// With the instance pool, check memory bounds in the compiled code rather than with
+        /// guard pages: nothing past a memory's size has to be made inaccessible, so a fresh
+        /// instance whose call grew memory costs no `mprotect`, threads do not queue on the
+        /// process's memory map, and a slot reserves only `Limits::memory_bytes` of address
+        /// space; policy code runs somewhat slower (see docs/performance.md). Results are the
+        /// same either way. Default true.
+        pool_bounds_checks, get_pool_bounds_checks: bool;
+        /// Give every NaN a float operation makes the canonical bits, so that the same request
+        /// gives the same bits on every CPU (x86 and ARM make different NaNs). It costs a check
+        /// after each float operation (see docs/performance.md), and a policy can only tell the
+        /// difference by reading a NaN's bits. Default true.
+        canonical_nans, get_canonical_nans: bool;
+    }
+
+    /// Whether instances come from a pool (see [`Modes::instance_pool`]).
     pub(crate) fn pooled(&self) -> bool {
         self.fresh_instance_per_call && self.instance_pool > 0
     }
+}
 
-    /// The wasmtime configuration these limits need.
-    pub(crate) fn wasmtime_config(&self) -> Config {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .max_wasm_stack(self.stack_bytes)
-            // Determinism: the same request gives the same bits whatever the CPU.
-            .cranelift_nan_canonicalization(self.canonical_nans)
-            .relaxed_simd_deterministic(true);
-        if self.pooled() {
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(self.pool_config()));
-            if self.pool_bounds_checks {
-                // Without guard pages nothing past a memory's size needs to be inaccessible, so
-                // wasmtime neither protects a slot's pages on reset nor unprotects them on growth.
-                config
-                    .signals_based_traps(false)
-                    .memory_guard_size(0)
-                    .guard_before_linear_memory(false)
-                    .memory_reservation(self.memory_bytes.min(wasm32_memory_bytes()) as u64);
-            }
+/// The wasmtime configuration these limits and modes need.
+pub(crate) fn wasmtime_config(limits: &Limits, modes: &Modes) -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .max_wasm_stack(limits.stack_bytes)
+        // Determinism: the same request gives the same bits whatever the CPU.
+        .cranelift_nan_canonicalization(modes.canonical_nans)
+        .relaxed_simd_deterministic(true);
+    if modes.pooled() {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(
+            limits, modes,
+        )));
+        if modes.pool_bounds_checks {
+            // Without guard pages nothing past a memory's size needs to be inaccessible, so
+            // wasmtime neither protects a slot's pages on reset nor unprotects them on growth.
+            config
+                .signals_based_traps(false)
+                .memory_guard_size(0)
+                .guard_before_linear_memory(false)
+                .memory_reservation(limits.memory_bytes.min(wasm32_memory_bytes()) as u64);
         }
-        config
     }
+    config
+}
 
-    /// The pool: a slot per instance, each sized by these limits, so the pool refuses nothing
-    /// the limiter would allow (and `diagnose_pool_refusal` names what it refuses).
-    fn pool_config(&self) -> PoolingAllocationConfig {
-        let slots = self.instance_pool;
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(slots)
-            .total_memories(slots.saturating_mul(MAX_MEMORIES as u32))
-            .total_tables(slots.saturating_mul(MAX_TABLES as u32))
-            .max_memories_per_module(MAX_MEMORIES as u32)
-            .max_tables_per_module(MAX_TABLES as u32)
-            // A wasm32 memory cannot outgrow 4 GiB (what a slot reserves with guard pages); the
-            // limiter holds the exact cap either way.
-            .max_memory_size(self.memory_bytes.min(wasm32_memory_bytes()))
-            .table_elements(self.table_elements)
-            // An instance's own bookkeeping is allocated per instance, not reserved, and has no
-            // bound on demand: none here either, so the pool refuses no module on its account.
-            .max_core_instance_size(isize::MAX as usize);
-        if PoolingAllocationConfig::is_pagemap_scan_available() {
-            // Reset only the pages an instance dirtied (the kernel's page map says which; Linux
-            // 6.7 and later), and keep them, instead of returning all of them to the kernel and
-            // faulting them in again on the next instance. Without the page map the first bytes
-            // would be reset whole, dirty or not: not worth it.
-            pool.pagemap_scan(Enabled::Yes)
-                .linear_memory_keep_resident(POOL_KEEP_RESIDENT_BYTES)
-                .table_keep_resident(POOL_KEEP_RESIDENT_BYTES);
-        }
-        pool
+/// The pool: a slot per instance, each sized by the limits, so the pool refuses nothing the
+/// limiter would allow (and `diagnose_pool_refusal` names what it refuses).
+fn pool_config(limits: &Limits, modes: &Modes) -> PoolingAllocationConfig {
+    let slots = modes.instance_pool;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(slots)
+        .total_memories(slots.saturating_mul(MAX_MEMORIES as u32))
+        .total_tables(slots.saturating_mul(MAX_TABLES as u32))
+        .max_memories_per_module(MAX_MEMORIES as u32)
+        .max_tables_per_module(MAX_TABLES as u32)
+        // A wasm32 memory cannot outgrow 4 GiB (what a slot reserves with guard pages); the
+        // limiter holds the exact cap either way.
+        .max_memory_size(limits.memory_bytes.min(wasm32_memory_bytes()))
+        .table_elements(limits.table_elements)
+        // An instance's own bookkeeping is allocated per instance, not reserved, and has no
+        // bound on demand: none here either, so the pool refuses no module on its account.
+        .max_core_instance_size(isize::MAX as usize);
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        // Reset only the pages an instance dirtied (the kernel's page map says which; Linux
+        // 6.7 and later), and keep them, instead of returning all of them to the kernel and
+        // faulting them in again on the next instance. Without the page map the first bytes
+        // would be reset whole, dirty or not: not worth it.
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(POOL_KEEP_RESIDENT_BYTES)
+            .table_keep_resident(POOL_KEEP_RESIDENT_BYTES);
     }
+    pool
 }
 
 /// Memory of a pool slot kept resident between instances (with the kernel's page map): at most
@@ -426,7 +532,8 @@ fn host_log(
         ));
         return Err(caller.data_mut().violate(e));
     };
-    let message = String::from_utf8_lossy(&data[range]).into_owned();
+    // Escaped as it enters the host: the line goes to the host's log and the caller's terminal.
+    let message = crate::text::escape_controls(&String::from_utf8_lossy(&data[range])).into_owned();
     let level = Level::from_i32(level);
     let state = caller.data_mut();
     match level {
@@ -451,11 +558,11 @@ pub(crate) fn to_error(store: &mut Store<StoreState>, err: wasmtime::Error) -> E
     }
     let limits = &store.data().limits;
     if err.is::<PoolConcurrencyLimitError>() {
-        return Error::Runtime(format!(
-            "the instance pool is full ({err:#}): `Limits::instance_pool` ({}) bounds the calls \
-             and loads in progress at once on one engine",
-            limits.instance_pool
-        ));
+        return Error::Wasmtime {
+            context: "the instance pool is full: `Modes::instance_pool` bounds the calls and \
+                      loads in progress at once on one engine",
+            source: err.into(),
+        };
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Error::OutOfFuel {
@@ -473,6 +580,6 @@ pub(crate) fn to_error(store: &mut Store<StoreState>, err: wasmtime::Error) -> E
             Error::Trap(format!("{trap}{detail}"))
         }
         // Not a trap: instantiation failed for a resource reason, or similar.
-        None => Error::Runtime(format!("{err:#}")),
+        None => Error::wasmtime("running the policy", err),
     }
 }

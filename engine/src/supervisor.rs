@@ -11,10 +11,10 @@
 //!
 //! ```no_run
 //! use leadtime::supervisor::{Supervisor, SupervisorConfig};
-//! use leadtime::{Engine, Limits, Params};
+//! use leadtime::{Engine, Limits, Params, Source};
 //! # fn request() -> leadtime::Request { unimplemented!() }
-//! let engine = Engine::new(Limits::default())?;
-//! let policy = engine.load("predictive", Params::new())?;
+//! let engine = Engine::new(&Limits::default())?;
+//! let policy = engine.load(Source::builtin("predictive"), Params::new())?;
 //! let mut supervisor = Supervisor::new(policy, SupervisorConfig::default());
 //! let answer = supervisor.decide(&request()); // never fails
 //! if answer.is_fallback() {

@@ -1,8 +1,9 @@
-//! Fresh instances from the instance pool (`Limits::instance_pool`): the same decisions and the
+//! Fresh instances from the instance pool (`Modes::instance_pool`): the same decisions and the
 //! same errors as reused and on-demand instances, no memory carried from one call to the next,
 //! and a full pool as a typed error.
 
-use leadtime::{Engine, ErrorKind, Limits, Metric, Params, Replicas, Request};
+use leadtime::Source;
+use leadtime::{Engine, ErrorKind, Limits, Metric, Modes, Params, Replicas, Request};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -28,30 +29,19 @@ fn request(values: &[f64]) -> Request {
 /// Engines that must all behave alike, by name: reused instances, fresh ones on demand, fresh
 /// ones from the pool with bounds checks in code (the default), and with guard pages.
 fn engines() -> Vec<(&'static str, Engine)> {
-    let fresh = Limits {
-        fresh_instance_per_call: true,
-        ..Limits::default()
-    };
+    let mut fresh = Modes::new();
+    fresh.fresh_instance_per_call(true);
     [
-        ("reused", Limits::default()),
-        (
-            "fresh on demand",
-            Limits {
-                instance_pool: 0,
-                ..fresh.clone()
-            },
-        ),
+        ("reused", Modes::default()),
+        ("fresh on demand", fresh.clone().instance_pool(0).clone()),
         ("fresh pooled", fresh.clone()),
         (
             "fresh pooled, guard pages",
-            Limits {
-                pool_bounds_checks: false,
-                ..fresh
-            },
+            fresh.clone().pool_bounds_checks(false).clone(),
         ),
     ]
     .into_iter()
-    .map(|(name, limits)| (name, Engine::new(limits).unwrap()))
+    .map(|(name, modes)| (name, Engine::builder().modes(&modes).build().unwrap()))
     .collect()
 }
 
@@ -65,7 +55,7 @@ fn fresh_pooled_instances_decide_as_reused_ones() {
     for name in ["target-tracking", "hpa"] {
         let mut runs = Vec::new();
         for (engine_name, engine) in engines() {
-            let mut policy = engine.load(name, Params::new()).unwrap();
+            let mut policy = engine.load(Source::parse(name), Params::new()).unwrap();
             let decisions: Vec<_> = loads
                 .iter()
                 .map(|l| {
@@ -106,7 +96,7 @@ fn every_hostile_module_fails_the_same_way_from_the_pool() {
     // error must not tell the two apart.
     let req = request(&[10.0, 20.0, 30.0]);
     let outcome = |engine: &Engine, path: &PathBuf| match engine
-        .load_file(path, Params::new())
+        .load(Source::file(path), Params::new())
         .and_then(|mut p| p.decide(&req))
     {
         Ok(d) => format!("ok {}", d.replicas),
@@ -153,7 +143,7 @@ fn a_fresh_instance_starts_from_clean_memory_even_after_a_trap() {
     let long = request(&[1.0; 1000]);
     for (name, engine) in engines() {
         let mut policy = engine
-            .load_bytes("counter", COUNTER.as_bytes(), Params::new())
+            .load(Source::bytes("counter", COUNTER.as_bytes()), Params::new())
             .unwrap();
         let mut outcomes = Vec::new();
         for req in [&short, &short, &long, &short, &short] {
@@ -176,13 +166,11 @@ fn a_fresh_instance_starts_from_clean_memory_even_after_a_trap() {
 #[test]
 fn a_module_over_the_caps_of_the_pool_is_out_of_memory() {
     // Caps smaller than the defaults, so the pool's slots are sized from these limits.
-    let engine = Engine::new(Limits {
-        fresh_instance_per_call: true,
-        memory_bytes: 4 << 16,
-        table_elements: 10,
-        ..Limits::default()
-    })
-    .unwrap();
+    let engine = Engine::builder()
+        .limits(Limits::new().memory_bytes(4 << 16).table_elements(10))
+        .modes(Modes::new().fresh_instance_per_call(true))
+        .build()
+        .unwrap();
     let module = |decls: &str| {
         format!(
             r#"(module {decls}
@@ -194,14 +182,14 @@ fn a_module_over_the_caps_of_the_pool_is_out_of_memory() {
     };
     let ok = module("");
     assert!(engine
-        .load_bytes("ok", ok.as_bytes(), Params::new())
+        .load(Source::bytes("ok", ok.as_bytes()), Params::new())
         .is_ok());
     for (decls, what, desired) in [
         ("(table 11 funcref)", "table", 11),
         ("(table 1 funcref) (memory 5)", "memory count", 2),
     ] {
         let err = engine
-            .load_bytes(what, module(decls).as_bytes(), Params::new())
+            .load(Source::bytes(what, module(decls).as_bytes()), Params::new())
             .err()
             .unwrap_or_else(|| panic!("{decls} loaded"));
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{decls}: {err}");
@@ -216,7 +204,7 @@ fn a_module_over_the_caps_of_the_pool_is_out_of_memory() {
         "(memory (export \"memory\") 5)",
     );
     let err = engine
-        .load_bytes("big", big.as_bytes(), Params::new())
+        .load(Source::bytes("big", big.as_bytes()), Params::new())
         .err()
         .expect("a memory of 5 pages over a cap of 4 loaded");
     assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
@@ -269,14 +257,12 @@ const LOGS: &str = r#"
 
 #[test]
 fn a_full_pool_is_a_typed_error_and_frees_its_slot_after_the_call() {
-    let engine = Engine::new(Limits {
-        fresh_instance_per_call: true,
-        instance_pool: 1,
-        ..Limits::default()
-    })
-    .unwrap();
+    let engine = Engine::builder()
+        .modes(Modes::new().fresh_instance_per_call(true).instance_pool(1))
+        .build()
+        .unwrap();
     let mut busy = engine
-        .load_bytes("logs", LOGS.as_bytes(), Params::new())
+        .load(Source::bytes("logs", LOGS.as_bytes()), Params::new())
         .unwrap();
     let (entered_tx, entered) = mpsc::sync_channel(0);
     let (release, release_rx) = mpsc::sync_channel(0);
@@ -291,7 +277,7 @@ fn a_full_pool_is_a_typed_error_and_frees_its_slot_after_the_call() {
         entered.recv().unwrap();
         // The only slot is in the call above: a load needs one to run its checks.
         let err = engine
-            .load("target-tracking", Params::new())
+            .load(Source::builtin("target-tracking"), Params::new())
             .err()
             .expect("a load with the pool full succeeded");
         assert_eq!(err.kind(), ErrorKind::Runtime, "{err}");
@@ -302,6 +288,8 @@ fn a_full_pool_is_a_typed_error_and_frees_its_slot_after_the_call() {
         assert_eq!(held.unwrap_err().kind(), ErrorKind::BadResponse);
     });
     // The slot came back with the call's end.
-    let mut policy = engine.load("target-tracking", Params::new()).unwrap();
+    let mut policy = engine
+        .load(Source::builtin("target-tracking"), Params::new())
+        .unwrap();
     assert_eq!(policy.decide(&request(&[95.0])).unwrap().replicas, 10);
 }

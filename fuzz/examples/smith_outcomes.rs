@@ -4,6 +4,7 @@
 //!     cargo run --example smith_outcomes -- corpus/run_smith
 
 use std::collections::BTreeMap;
+use leadtime::Source;
 
 fn main() {
     let dir = std::env::args()
@@ -19,7 +20,7 @@ fn main() {
         };
         let engine = leadtime::Engine::new(leadtime_fuzz::limits()).unwrap();
         let outcome = engine
-            .load_bytes("smith", &module.to_bytes(), leadtime::Params::new())
+            .load(Source::bytes("smith", &module.to_bytes()), leadtime::Params::new())
             .map(|_| "loaded".to_string())
             .unwrap_or_else(|e| match e.kind() {
                 leadtime::ErrorKind::InvalidModule => format!(

@@ -6,6 +6,11 @@
 //! message that decodes but does not encode again, or a policy failure reported as a failure of
 //! the runtime itself.
 
+use leadtime::Source;
+
+/// The CLI's cases file and parser, compiled in as is (the CLI is a binary, not a library).
+#[path = "../../cli/src/cases.rs"]
+pub mod cases;
 use leadtime::{codec, Engine, Error, ErrorKind, Limits, Params, Replicas, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -13,11 +18,9 @@ use serde::Serialize;
 /// Limits for fuzzing: the defaults with a smaller CPU budget and memory cap, so that each
 /// input runs in milliseconds. The sandbox is the same code whatever the numbers.
 pub fn limits() -> Limits {
-    Limits {
-        fuel_per_call: 5_000_000,
-        memory_bytes: 16 << 20,
-        ..Limits::default()
-    }
+    let mut limits = Limits::new();
+    limits.fuel_per_call(5_000_000).memory_bytes(16 << 20);
+    limits
 }
 
 /// Decodes a request from MessagePack and from JSON; whatever decodes must encode again and
@@ -77,8 +80,8 @@ pub fn decode_response(data: &[u8]) {
 pub fn run_module(bytes: &[u8]) {
     // An engine per input: an engine keeps every module it compiled, and a fuzzer makes
     // millions.
-    let engine = Engine::new(limits()).expect("engine");
-    let mut policy = match engine.load_bytes("fuzz", bytes, Params::new()) {
+    let engine = Engine::new(&limits()).expect("engine");
+    let mut policy = match engine.load(Source::bytes("fuzz", bytes), Params::new()) {
         Ok(p) => p,
         Err(e) => return check_error(&e),
     };
@@ -135,6 +138,87 @@ pub fn smith_config() -> wasm_smith::Config {
         max_funcs: 20,
         max_instructions: 500,
         ..wasm_smith::Config::default()
+    }
+}
+
+/// Limits for [`compile_bounds`]: low compile-time limits, so that wasm-smith's large modules
+/// cross them often; everything else as [`limits`].
+pub fn tight_limits() -> Limits {
+    let mut limits = limits();
+    limits
+        .module_functions(200)
+        .function_bytes(8 << 10)
+        .function_locals(100)
+        .nesting_depth(20);
+    limits
+}
+
+/// wasm-smith with large `max_*` settings: many functions, long deep bodies, many locals, far
+/// past [`tight_limits`].
+pub fn smith_large_config() -> wasm_smith::Config {
+    wasm_smith::Config {
+        max_funcs: 2_000,
+        max_instructions: 20_000,
+        max_nesting_depth: 500,
+        max_type_size: 2_000,
+        min_funcs: 1,
+        ..smith_config()
+    }
+}
+
+/// A large wasm-smith module loaded under [`tight_limits`]: it loads, or fails with a typed
+/// error; a module over a compile-time limit fails with `ModuleOverLimit`, never by compiling.
+/// Returns the error's limit, if any, for the seeds' test.
+pub fn compile_bounds(data: &[u8]) -> Option<&'static str> {
+    let mut u = arbitrary::Unstructured::new(data);
+    let module = wasm_smith::Module::new(smith_large_config(), &mut u).ok()?;
+    let engine = Engine::new(&tight_limits()).expect("engine");
+    match engine.load(Source::bytes("smith", module.to_bytes()), Params::new()) {
+        Ok(_) => None,
+        Err(Error::ModuleOverLimit { limit, .. }) => Some(limit),
+        Err(e) => {
+            check_error(&e);
+            None
+        }
+    }
+}
+
+/// The backtest's trace parser on any text: a trace or an error naming the problem, never a
+/// panic; a trace it returns is on a grid of at most `MAX_TRACE_POINTS`, with a positive step
+/// and finite non-negative values (NaN only for gaps).
+pub fn parse_trace(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let columns = leadtime_backtest::Columns::default();
+    if let Ok(trace) = leadtime_backtest::Trace::parse(text, "fuzz.csv", &columns) {
+        assert!(trace.step_ms > 0, "step {}", trace.step_ms);
+        assert!(trace.len() as u64 <= leadtime_backtest::MAX_TRACE_POINTS);
+        assert!(trace.len() >= 2);
+        let gaps = trace.values.iter().filter(|v| v.is_nan()).count();
+        assert_eq!(gaps, trace.gaps);
+        assert!(trace
+            .values
+            .iter()
+            .all(|v| v.is_nan() || (v.is_finite() && *v >= 0.0)));
+        let _ = trace.end_ms();
+    }
+}
+
+/// The CLI's cases parser (`leadtime test --cases`) on any text: cases or an error, never a
+/// panic, and quickly whatever the nesting.
+pub fn parse_cases(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(file) = cases::parse(text, "fuzz.yaml") {
+        for case in &file.cases {
+            if let Some(expect) = &case.expect {
+                if let Some(count) = &expect.replicas {
+                    let _ = count.to_string();
+                }
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::prometheus::{FetchError, Prometheus};
 use crate::telemetry::{DecisionLabels, ErrorLabels, Telemetry, WorkloadLabels};
 use leadtime::behavior::Controller;
 use leadtime::supervisor::{BreakerState, Fallback, Supervisor, SupervisorConfig};
-use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Workload};
+use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Source, Workload};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -323,7 +323,7 @@ impl Scaler {
         })?;
         let policy = self
             .engine
-            .load(&spec.policy, spec.params.clone())
+            .load(Source::parse(&spec.policy), spec.params.clone())
             .map_err(|e| MetadataError {
                 key: "policy".into(),
                 message: format!("`{}` does not load: {}: {e}", spec.policy, e.kind()),

@@ -55,7 +55,7 @@ impl Server {
     ) -> Result<Server, ServeError> {
         let url = config.prometheus.clone().ok_or(ServeError::NoPrometheus)?;
         let prometheus = Prometheus::new(&url, config.timeout, config.settings.cache_ttl);
-        let engine = Engine::new(limits)?;
+        let engine = Engine::new(&limits)?;
         let scaler = Arc::new(Scaler::new(
             engine,
             prometheus,

@@ -404,7 +404,7 @@ async fn the_deploy_examples_metadata_is_accepted_as_keda_sends_it() {
     // The reason says the history is too short to predict yet, and how much is needed.
     let settings = leadtime_serve::scaler::Settings::default();
     let core = leadtime_serve::scaler::Scaler::new(
-        leadtime::Engine::new(leadtime::Limits::default()).unwrap(),
+        leadtime::Engine::new(&leadtime::Limits::default()).unwrap(),
         leadtime_serve::prometheus::Prometheus::new(
             &prometheus.url(),
             Duration::from_secs(2),

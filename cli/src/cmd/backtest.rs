@@ -110,9 +110,15 @@ fn bad(detail: impl Into<String>) -> Failure {
 }
 
 fn seconds_ms(flag: &str, text: &str) -> Result<i64, Failure> {
-    parse_seconds(text)
-        .map(|s| (s * 1000.0).round() as i64)
-        .map_err(|e| bad(format!("--{flag}: {e}")))
+    let seconds = parse_seconds(text).map_err(|e| bad(format!("--{flag}: {e}")))?;
+    // Checked here: `as i64` would saturate a huge duration and the clock arithmetic overflow.
+    let ms = (seconds * 1000.0).round();
+    if ms > simulate::MAX_DURATION_MS as f64 {
+        return Err(bad(format!(
+            "--{flag} {text} is over the longest duration a backtest takes (100 years)"
+        )));
+    }
+    Ok(ms as i64)
 }
 
 /// `--pods-at-quantile Q:N` as (Q, N).
@@ -192,7 +198,10 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
         }
     };
     let behavior = match &args.behavior {
-        Some(path) => Behavior::from_file(path).map_err(|e| bad(e.to_string()))?,
+        Some(path) => {
+            input::check_nesting(path)?;
+            Behavior::from_file(path).map_err(|e| bad(e.to_string()))?
+        }
         None => Behavior::default(),
     };
     let mut config = Config::new(capacity, ready);
@@ -246,7 +255,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         jobs,
     } = prepare(&args)?;
     let capacity = config.capacity_per_pod;
-    let engine = super::engine(Limits::default())?;
+    let engine = super::engine(&Limits::default())?;
     let steps_per_job = decisions(&trace, &config);
     let sweep_jobs: Vec<Job> = if args.sweep {
         jobs.iter().flat_map(simulate::sweep_jobs).collect()

@@ -3,7 +3,7 @@
 
 use crate::failure::Failure;
 use crate::input;
-use leadtime::{Engine, Limits, Metric, Replicas, Request};
+use leadtime::{Engine, Limits, Metric, Replicas, Request, Source};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// CPU budget per call, in fuel (about one unit per wasm instruction).
-    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    #[arg(long, default_value_t = Limits::default().get_fuel_per_call())]
     fuel: u64,
 }
 
@@ -52,6 +52,66 @@ fn request(points: usize) -> Request {
     )
 }
 
+/// A new directory under the system's temp dir, of a name no one can guess, created 0700 by
+/// this process (never one that already exists: another user could have made it, and filled it
+/// with compiled code of theirs), and removed when dropped.
+struct PrivateDir(std::path::PathBuf);
+
+impl PrivateDir {
+    fn new() -> Result<PrivateDir, Failure> {
+        use std::hash::{BuildHasher, Hasher};
+        let mut last = None;
+        for _ in 0..8 {
+            // std's hasher keys are random per process and per `RandomState`.
+            let random = std::hash::RandomState::new().build_hasher().finish();
+            let dir = std::env::temp_dir().join(format!("leadtime-bench-{random:016x}"));
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&dir) {
+                Ok(()) => return Ok(PrivateDir(dir)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Failure::new(
+            "io",
+            format!("creating a private temp dir: {}", last.expect("tried")),
+        ))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One-minute points in `window`, at most [`MAX_WINDOW_POINTS`].
+fn window_points(window: &humantime::Duration) -> Result<usize, Failure> {
+    let points = window.as_secs() / 60;
+    if points == 0 {
+        return Err(Failure::new(
+            "bad-request",
+            format!("--window {window} is under one 1-minute step"),
+        ));
+    }
+    if points > MAX_WINDOW_POINTS as u64 {
+        return Err(Failure::new(
+            "bad-request",
+            format!(
+                "--window {window} is {points} one-minute points, over the {MAX_WINDOW_POINTS} \
+                 a request may carry here (about {} days)",
+                MAX_WINDOW_POINTS / 1440
+            ),
+        ));
+    }
+    Ok(points as usize)
+}
+
+/// Most points of a bench request's window: a year of minutes (4 MiB of values), well past any
+/// history a policy is given.
+const MAX_WINDOW_POINTS: usize = 366 * 1440;
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -62,48 +122,32 @@ fn us(d: Duration) -> String {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let bytes = match leadtime::builtin_wasm(&args.policy) {
-        Some(b) => b.to_vec(),
-        None => std::fs::read(&args.policy)
-            .map_err(|e| Failure::new("io", format!("reading {}: {e}", args.policy)))?,
-    };
     let params = input::parse_params(&args.params)?;
-    let limits = Limits {
-        fuel_per_call: args.fuel,
-        ..Limits::default()
-    };
-    let points = (args.window.as_secs() / 60) as usize;
-    if points == 0 {
-        return Err(Failure::new(
-            "bad-request",
-            format!("--window {} is under one 1-minute step", args.window),
-        ));
-    }
+    let mut limits = Limits::new();
+    limits.fuel_per_call(args.fuel);
+    let points = window_points(&args.window)?;
+    let source = Source::parse(&args.policy);
+    let bytes = source.read(limits.get_module_bytes())?;
+    let module = || Source::bytes(args.policy.as_str(), &bytes[..]);
 
     // Cold: a fresh engine with no disk cache compiles; load includes the first instance.
     let started = Instant::now();
-    Engine::new(limits.clone())?.load_bytes(&args.policy, &bytes, params.clone())?;
+    Engine::new(&limits)?.load(module(), params.clone())?;
     let cold = started.elapsed();
     // Cached: a private directory (never the user's cache, which may be off or shared), filled
     // by one engine and read by another whose memory cache is empty.
-    let dir = std::env::temp_dir().join(format!("leadtime-bench-{}", std::process::id()));
+    let dir = PrivateDir::new()?;
     let cached = {
-        Engine::with_cache_dir(limits.clone(), &dir)?.load_bytes(
-            &args.policy,
-            &bytes,
-            params.clone(),
-        )?;
+        let engine = || Engine::builder().limits(&limits).cache_dir(&dir.0).build();
+        engine()?.load(module(), params.clone())?;
         let started = Instant::now();
-        let loaded = Engine::with_cache_dir(limits.clone(), &dir)
-            .and_then(|e| e.load_bytes(&args.policy, &bytes, params.clone()));
-        let elapsed = started.elapsed();
-        let _ = std::fs::remove_dir_all(&dir);
-        loaded?;
-        elapsed
+        engine()?.load(module(), params.clone())?;
+        started.elapsed()
     };
+    drop(dir);
 
-    let engine = Engine::new(limits)?;
-    let mut policy = engine.load_bytes(&args.policy, &bytes, params)?;
+    let engine = Engine::new(&limits)?;
+    let mut policy = engine.load(module(), params)?;
     let request = request(points);
     // Warm-up: the first call fits whatever the policy caches in its state.
     policy.decide(&request)?;

@@ -6,7 +6,7 @@
 
 use crate::failure::Failure;
 use crate::input;
-use leadtime::{Limits, Metric, Replicas, Request, Workload};
+use leadtime::{Limits, Metric, Replicas, Request, Source, Workload};
 use serde_json::Value;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -160,8 +160,8 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         params: params.clone(),
         state: None,
     };
-    let engine = super::engine(Limits::default())?;
-    let mut policy = engine.load(&args.policy, params)?;
+    let engine = super::engine(&Limits::default())?;
+    let mut policy = engine.load(Source::parse(&args.policy), params)?;
     let decision = policy.decide(&request)?;
     println!(
         "{}",

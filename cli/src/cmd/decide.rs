@@ -2,7 +2,7 @@
 
 use crate::failure::Failure;
 use crate::input;
-use leadtime::Limits;
+use leadtime::{Limits, Source};
 use std::process::ExitCode;
 
 /// Arguments of `leadtime decide`.
@@ -18,10 +18,10 @@ pub struct Args {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// CPU budget per call, in fuel (about one unit per wasm instruction).
-    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    #[arg(long, default_value_t = Limits::default().get_fuel_per_call())]
     fuel: u64,
     /// Memory cap of the policy, in MiB.
-    #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+    #[arg(long, default_value_t = Limits::default().get_memory_bytes() >> 20)]
     memory_mib: usize,
 }
 
@@ -38,13 +38,12 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut request = input::read_request(&args.request)?;
     let params = input::parse_params(&args.params)?;
     request.params.extend(params);
-    let limits = Limits {
-        fuel_per_call: args.fuel,
-        memory_bytes: args.memory_mib << 20,
-        ..Limits::default()
-    };
-    let engine = super::engine(limits)?;
-    let mut policy = engine.load(&args.policy, request.params.clone())?;
+    let mut limits = Limits::new();
+    limits
+        .fuel_per_call(args.fuel)
+        .memory_bytes(super::mib_to_bytes("memory-mib", args.memory_mib)?);
+    let engine = super::engine(&limits)?;
+    let mut policy = engine.load(Source::parse(&args.policy), request.params.clone())?;
     let decision = policy.decide(&request)?;
     let json = serde_json::to_string_pretty(&decision)
         .map_err(|e| Failure::new("internal", e.to_string()))?;

@@ -141,7 +141,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         (args.policies.clone(), Vec::new())
     };
     params.extend(args.params.iter().cloned());
-    let engine = super::engine(Limits::default())?;
+    let engine = super::engine(&Limits::default())?;
     let mut lines = Vec::new();
     let mut reference = String::new();
     for entry in entries

@@ -1,7 +1,7 @@
 //! `leadtime inspect`: what a policy module exports and imports, and whether it loads.
 
 use crate::failure::Failure;
-use leadtime::{Limits, Params};
+use leadtime::{Limits, Params, Source};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -28,28 +28,29 @@ struct Report {
 
 /// Runs the command: exit 0 when the module loads, 1 when it does not.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let bytes = match leadtime::builtin_wasm(&args.policy) {
-        Some(b) => b.to_vec(),
-        None => std::fs::read(&args.policy)
-            .map_err(|e| Failure::new("io", format!("reading {}: {e}", args.policy)))?,
-    };
-    let engine = super::engine(Limits::default())?;
-    let info = engine.inspect(&bytes);
+    let engine = super::engine(&Limits::default())?;
+    let source = Source::parse(&args.policy);
+    // Read once, under the engine's size cap, then inspected and loaded from memory.
+    let bytes = source.read(engine.limits().get_module_bytes())?;
+    let source = Source::bytes(source.name(), &bytes[..]);
+    let info = engine.inspect(source.clone());
     // Loading runs the start function, the ABI version check and init: the full validation.
     let loaded = match &info {
         Ok(_) => engine
-            .load_bytes(&args.policy, &bytes, Params::new())
+            .load(source, Params::new())
             .map(drop)
             .map_err(Failure::from),
-        Err(e) => Err(Failure::new(e.kind().as_str(), e.to_string())),
+        Err(e) => Err(Failure::from_error(e)),
     };
     let (exports, imports) = match &info {
         Ok(i) => (i.exports.clone(), i.imports.clone()),
         Err(_) => (Vec::new(), Vec::new()),
     };
+    let size_bytes = bytes.len();
+    drop(bytes);
     let report = Report {
         policy: args.policy,
-        size_bytes: bytes.len(),
+        size_bytes,
         abi_version: loaded.as_ref().ok().map(|_| leadtime::abi::ABI_VERSION),
         valid: loaded.is_ok(),
         error: loaded.as_ref().err().map(|f| f.to_string()),

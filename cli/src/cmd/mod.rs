@@ -38,11 +38,31 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 /// The engine a command runs policies with: compiled code cached on disk unless disabled, so a
-/// second run of a command skips compiling (tens to hundreds of milliseconds per policy).
-pub fn engine(limits: Limits) -> Result<Engine, Failure> {
-    let dir = DISK_CACHE.load(Ordering::Relaxed).then(cache_dir).flatten();
-    Ok(match dir {
-        Some(dir) => Engine::with_cache_dir(limits, dir)?,
-        None => Engine::new(limits)?,
+/// second run of a command skips compiling (tens to hundreds of milliseconds per policy). A
+/// cache directory the engine does not trust (another user's, or writable by others) is
+/// reported and the run goes on without it.
+pub fn engine(limits: &Limits) -> Result<Engine, Failure> {
+    if let Some(dir) = DISK_CACHE.load(Ordering::Relaxed).then(cache_dir).flatten() {
+        match Engine::builder().limits(limits).cache_dir(dir).build() {
+            Ok(engine) => return Ok(engine),
+            Err(e @ leadtime::Error::UntrustedCache { .. }) => {
+                eprintln!("warning: {}; running without the cache", e.report());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Engine::new(limits)?)
+}
+
+/// Mebibytes as bytes, or a failure naming the flag when that overflows.
+pub fn mib_to_bytes(flag: &str, mib: usize) -> Result<usize, Failure> {
+    mib.checked_mul(1 << 20).ok_or_else(|| {
+        Failure::new(
+            "bad-request",
+            format!(
+                "--{flag} {mib} is too large (at most {} MiB)",
+                usize::MAX >> 20
+            ),
+        )
     })
 }

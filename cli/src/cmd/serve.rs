@@ -24,10 +24,10 @@ pub struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// CPU budget per policy call, in fuel (about one unit per wasm instruction).
-    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    #[arg(long, default_value_t = Limits::default().get_fuel_per_call())]
     fuel: u64,
     /// Memory cap of each policy, in MiB.
-    #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
+    #[arg(long, default_value_t = Limits::default().get_memory_bytes() >> 20)]
     memory_mib: usize,
 }
 
@@ -40,11 +40,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     if args.prometheus.is_some() {
         config.prometheus = args.prometheus;
     }
-    let limits = Limits {
-        fuel_per_call: args.fuel,
-        memory_bytes: args.memory_mib << 20,
-        ..Limits::default()
-    };
+    let mut limits = Limits::new();
+    limits
+        .fuel_per_call(args.fuel)
+        .memory_bytes(super::mib_to_bytes("memory-mib", args.memory_mib)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

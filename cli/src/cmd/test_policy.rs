@@ -1,10 +1,12 @@
 //! `leadtime test`: check a policy against a file of cases, or fuzz it with generated requests,
 //! in the same sandbox the engine runs it in.
 
+use crate::cases::{self, Expect};
 use crate::failure::Failure;
 use crate::input;
-use leadtime::{Engine, Limits, Metric, Params, Policy, ReadyTime, Replicas, Request, Workload};
-use serde::Deserialize;
+use leadtime::{
+    Engine, Limits, Metric, Modes, Params, Policy, ReadyTime, Replicas, Request, Source, Workload,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -43,17 +45,15 @@ pub struct Args {
     #[arg(long, default_value_t = 120.0)]
     ready_seconds: f64,
     /// CPU budget per call, in fuel.
-    #[arg(long, default_value_t = Limits::default().fuel_per_call)]
+    #[arg(long, default_value_t = Limits::default().get_fuel_per_call())]
     fuel: u64,
 }
 
 /// Runs the command: exit 0 when every case or generated request passes, 1 otherwise.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let limits = Limits {
-        fuel_per_call: args.fuel,
-        ..Limits::default()
-    };
-    let engine = super::engine(limits)?;
+    let mut limits = Limits::new();
+    limits.fuel_per_call(args.fuel);
+    let engine = super::engine(&limits)?;
     let flags = input::parse_params(&args.params)?;
     if let Some(path) = &args.cases {
         return run_cases(&engine, &args.policy, path, flags);
@@ -66,70 +66,6 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
 }
 
 // ---- Cases. ----
-
-/// A cases file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CasesFile {
-    /// Params the policy is loaded with.
-    #[serde(default)]
-    params: Params,
-    cases: Vec<Case>,
-}
-
-/// One case: a request and what to expect, or a short sequence of them.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
-    request: Option<serde_json::Value>,
-    expect: Option<Expect>,
-    #[serde(default)]
-    steps: Vec<Step>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Step {
-    request: serde_json::Value,
-    expect: Expect,
-}
-
-/// What a call must give.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Expect {
-    replicas: Option<Count>,
-    reason: Option<String>,
-    /// The call must fail, with this text in its error.
-    error: Option<String>,
-}
-
-/// An exact count or an inclusive range.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Count {
-    Exact(u32),
-    Range { min: u32, max: u32 },
-}
-
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Count::Exact(n) => write!(f, "{n}"),
-            Count::Range { min, max } => write!(f, "{min}..={max}"),
-        }
-    }
-}
-
-impl Count {
-    fn contains(&self, n: u32) -> bool {
-        match self {
-            Count::Exact(e) => n == *e,
-            Count::Range { min, max } => (*min..=*max).contains(&n),
-        }
-    }
-}
 
 /// A request from a case, with `abi_version` and `now` filled in when left out.
 fn to_request(value: &serde_json::Value, at: &str) -> Result<Request, String> {
@@ -184,9 +120,8 @@ fn compare(expect: &Expect, got: &leadtime::Result<leadtime::Decision>) -> Vec<S
 
 fn run_cases(engine: &Engine, spec: &str, path: &Path, flags: Params) -> Result<ExitCode, Failure> {
     let text = input::read_text(&path.display().to_string())?;
-    // serde_norway reads JSON too (YAML is a superset); errors carry line and column.
-    let mut file: CasesFile = serde_norway::from_str(&text)
-        .map_err(|e| Failure::new("bad-request", format!("{}: {e}", path.display())))?;
+    let mut file = cases::parse(&text, &path.display().to_string())
+        .map_err(|e| Failure::new("bad-request", e))?;
     file.params.extend(flags);
     if file.cases.is_empty() {
         return Err(Failure::new(
@@ -220,7 +155,7 @@ fn run_cases(engine: &Engine, spec: &str, path: &Path, flags: Params) -> Result<
             }
         };
         // One policy per case: a sequence's steps share its state, cases do not.
-        let mut policy = engine.load(spec, file.params.clone())?;
+        let mut policy = engine.load(Source::parse(spec), file.params.clone())?;
         let mut diff = Vec::new();
         for (n, (request, expect)) in steps.iter().enumerate() {
             let req = to_request(request, &at).map_err(|e| Failure::new("bad-request", e))?;
@@ -432,12 +367,12 @@ fn fuzz(
     seed: u64,
     save: &Path,
 ) -> Result<ExitCode, Failure> {
-    let mut reused = engine.load(spec, params.clone())?;
-    let fresh_engine = Engine::new(Limits {
-        fresh_instance_per_call: true,
-        ..engine.limits().clone()
-    })?;
-    let mut fresh = fresh_engine.load(spec, params)?;
+    let mut reused = engine.load(Source::parse(spec), params.clone())?;
+    let fresh_engine = Engine::builder()
+        .limits(engine.limits())
+        .modes(Modes::new().fresh_instance_per_call(true))
+        .build()?;
+    let mut fresh = fresh_engine.load(Source::parse(spec), params)?;
     let mut rng = Rng(seed);
     let mut worst = (Duration::ZERO, 0u64);
     let mut first_failure: Option<(u64, String, Request)> = None;
@@ -460,7 +395,7 @@ fn fuzz(
         "worst case: {:.3} ms, {} fuel (budget {})",
         worst.0.as_secs_f64() * 1e3,
         worst.1,
-        engine.limits().fuel_per_call
+        engine.limits().get_fuel_per_call()
     );
     // Not a failure (the host clamps), but worth knowing: the policy may ignore the bounds.
     println!("proposals outside [min, max], clamped by the host: {clamped}");

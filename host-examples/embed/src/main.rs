@@ -2,15 +2,16 @@
 //!
 //! Run: `cargo run -p leadtime-example-embed [policy]` (a built-in name or a .wasm/.wat path).
 
+use leadtime::Source;
 use leadtime::{Engine, Limits, Metric, Params, Replicas, Request, Workload};
 
 fn main() -> Result<(), leadtime::Error> {
     let spec = std::env::args().nth(1).unwrap_or("target-tracking".into());
 
     // One engine per process: it holds the limits and the compiled modules.
-    let engine = Engine::new(Limits::default())?;
+    let engine = Engine::new(&Limits::default())?;
     // One policy per workload: it keeps the state the policy carries between calls.
-    let mut policy = engine.load(&spec, Params::new())?;
+    let mut policy = engine.load(Source::parse(&spec), Params::new())?;
 
     let now_ms = 1_700_000_000_000;
     let replicas = Replicas {

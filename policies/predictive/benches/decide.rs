@@ -1,12 +1,13 @@
 //! One decision on 1-day and 7-day windows at 1-minute steps: the built-in `predictive` through
 //! the engine (wasm) against the same crate natively, with a refit every call and with the model
 //! cached in `state`. The native "codec" case adds the MessagePack round trip the wasm path pays;
-//! "wasm-any-nans" runs with NaN canonicalisation off (`Limits::canonical_nans`).
+//! "wasm-any-nans" runs with NaN canonicalisation off (`Modes::canonical_nans`).
 //!
 //! After criterion's runs (without a filter), a table of wasm / native+codec ratios measured in
 //! one run: batches of the two alternate, so drift on a shared machine hits both alike.
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
+use leadtime::Source;
 use leadtime::{Engine, Limits, Param, Params};
 use leadtime_guest::{codec, Metric, Replicas, Request, Response};
 use leadtime_policy_predictive::decide;
@@ -51,13 +52,12 @@ fn request(values: Vec<f64>, params: Params) -> Request {
 }
 
 fn bench(c: &mut Criterion) {
-    let engine = Engine::new(Limits::default()).unwrap();
-    // The sandbox's one float-speed trade: NaN canonicalisation off (Limits::canonical_nans).
-    let any_nans = Engine::new(Limits {
-        canonical_nans: false,
-        ..Limits::default()
-    })
-    .unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
+    // The sandbox's one float-speed trade: NaN canonicalisation off (Modes::canonical_nans).
+    let any_nans = Engine::builder()
+        .modes(leadtime::Modes::new().canonical_nans(false))
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("predictive");
     for days in [1usize, 7] {
         for (mode, refit) in [("refit", 0.0), ("cached", 3600.0)] {
@@ -66,10 +66,14 @@ fn bench(c: &mut Criterion) {
             let req = request(series(days), params.clone());
             let id = |what: &str| BenchmarkId::new(format!("{what}/{mode}"), format!("{days}d"));
 
-            let mut policy = engine.load("predictive", params.clone()).unwrap();
+            let mut policy = engine
+                .load(Source::builtin("predictive"), params.clone())
+                .unwrap();
             policy.decide(&req).unwrap();
             group.bench_function(id("wasm"), |b| b.iter(|| policy.decide(&req).unwrap()));
-            let mut fast = any_nans.load("predictive", params.clone()).unwrap();
+            let mut fast = any_nans
+                .load(Source::builtin("predictive"), params.clone())
+                .unwrap();
             fast.decide(&req).unwrap();
             group.bench_function(id("wasm-any-nans"), |b| {
                 b.iter(|| fast.decide(&req).unwrap())
@@ -105,7 +109,7 @@ fn main() {
 
 /// Prints wasm / native+codec for each window and mode, from alternating batches.
 fn ratios() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     println!("\nwasm against native+codec, alternating batches, per-call medians of 15 rounds:");
     println!("| window, mode | wasm | native+codec | ratio |");
     println!("|---|---|---|---|");
@@ -114,7 +118,7 @@ fn ratios() {
             let mut params = Params::new();
             params.insert("refit_seconds".into(), Param::Number(refit));
             let req = request(series(days), params.clone());
-            let mut policy = engine.load("predictive", params).unwrap();
+            let mut policy = engine.load(Source::builtin("predictive"), params).unwrap();
             policy.decide(&req).unwrap();
             let mut warm = req.clone();
             warm.state = decide(&req).unwrap().state;

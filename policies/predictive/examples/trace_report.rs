@@ -3,6 +3,7 @@
 //! time per decision natively and in wasm. Run from the repo root:
 //! `cargo run --release -p leadtime-policy-predictive --example trace_report`.
 
+use leadtime::Source;
 use leadtime::{Engine, Limits, Param, Params};
 use leadtime_guest::{codec, Metric, Replicas, Request, Workload};
 use leadtime_policy_predictive::{decide, State};
@@ -60,7 +61,7 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "csv"))
         .collect();
     files.sort();
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     let mut params = Params::new();
     params.insert("lead_seconds".into(), Param::Number(LEAD_SECONDS));
     println!("| trace | step | period found | MASE @5m | sMAPE @5m | native µs/decision | wasm µs/decision (p50) |");
@@ -71,7 +72,9 @@ fn main() {
         let h = ((LEAD_SECONDS / step as f64).ceil() as usize).max(1);
         let keep = (14 * 86_400 / step) as usize;
         let start = (86_400 / step) as usize;
-        let mut policy = engine.load("predictive", params.clone()).unwrap();
+        let mut policy = engine
+            .load(Source::builtin("predictive"), params.clone())
+            .unwrap();
         let (mut ae, mut naive, mut smape, mut n) = (0.0, 0.0, 0.0, 0usize);
         let mut state = None;
         let mut native_time = 0.0;

@@ -67,10 +67,12 @@ fn families(days: usize) -> Vec<(&'static str, Vec<f64>)> {
 
 #[test]
 fn every_family_decides_within_the_default_limits_at_every_window() {
-    let engine = Engine::new(Limits::default()).unwrap();
+    let engine = Engine::new(&Limits::default()).unwrap();
     for days in [4, 7, 14] {
         for (name, values) in families(days) {
-            let mut policy = engine.load("predictive", Params::new()).unwrap();
+            let mut policy = engine
+                .load(leadtime::Source::builtin("predictive"), Params::new())
+                .unwrap();
             let req = common::request(&values, 10.0, 5, T0);
             let d = policy
                 .decide(&req)

@@ -3,12 +3,13 @@
 mod common;
 
 use common::{daily_sine, request, Noise, DAY, T0};
+use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Param, Params};
 use leadtime_guest::Request;
 use leadtime_policy_predictive::decide;
 
 fn engine() -> Engine {
-    Engine::new(Limits::default()).unwrap()
+    Engine::new(&Limits::default()).unwrap()
 }
 
 fn params(pairs: &[(&str, Param)]) -> Params {
@@ -43,7 +44,9 @@ fn fixed_seed_cases_decide_the_same_in_wasm_and_natively() {
         ),
     ];
     for (name, values, p) in cases {
-        let mut policy = engine.load("predictive", p.clone()).unwrap();
+        let mut policy = engine
+            .load(Source::builtin("predictive"), p.clone())
+            .unwrap();
         let mut native_state = None;
         // Three calls a minute apart: the first fits, the next ones reuse the cached model.
         for step in 0..3 {
@@ -95,7 +98,7 @@ fn a_rising_daily_ramp_with_a_5_minute_lead_scales_up_at_least_5_minutes_before_
     let series = daily_ramp(4, 40);
     let mut policy = engine()
         .load(
-            "predictive",
+            Source::builtin("predictive"),
             params(&[("lead_seconds", Param::Number(300.0))]),
         )
         .unwrap();
@@ -132,7 +135,9 @@ fn a_rising_daily_ramp_with_a_5_minute_lead_scales_up_at_least_5_minutes_before_
 
 #[test]
 fn short_history_says_so_and_acts_reactively() {
-    let mut policy = engine().load("predictive", Params::new()).unwrap();
+    let mut policy = engine()
+        .load(Source::builtin("predictive"), Params::new())
+        .unwrap();
     let values = vec![40.0; 600];
     let d = policy.decide(&request(&values, 10.0, 1, T0)).unwrap();
     assert_eq!(d.replicas, 4);
@@ -164,11 +169,13 @@ fn observer_mode_answers_reactively_and_reports_the_predictive_target() {
     let lead = ("lead_seconds", Param::Number(900.0));
     let mut observer = engine()
         .load(
-            "predictive",
+            Source::builtin("predictive"),
             params(&[lead.clone(), ("observer", Param::Bool(true))]),
         )
         .unwrap();
-    let mut active = engine().load("predictive", params(&[lead])).unwrap();
+    let mut active = engine()
+        .load(Source::builtin("predictive"), params(&[lead]))
+        .unwrap();
     let req = request(&series[..upto], 10.0, 3, T0);
     let o = observer.decide(&req).unwrap();
     let a = active.decide(&req).unwrap();
@@ -188,9 +195,14 @@ fn observer_mode_answers_reactively_and_reports_the_predictive_target() {
 fn scale_down_false_never_lowers_and_the_reason_explains() {
     let series = daily_sine(3, 2.0, 42);
     let req = |current| request(&series, 10.0, current, T0);
-    let mut free = engine().load("predictive", Params::new()).unwrap();
+    let mut free = engine()
+        .load(Source::builtin("predictive"), Params::new())
+        .unwrap();
     let mut held = engine()
-        .load("predictive", params(&[("scale_down", Param::Bool(false))]))
+        .load(
+            Source::builtin("predictive"),
+            params(&[("scale_down", Param::Bool(false))]),
+        )
         .unwrap();
     let low = free.decide(&req(100)).unwrap();
     assert!(low.proposed < 100, "{}", low.reason);
@@ -208,7 +220,7 @@ fn scale_down_false_never_lowers_and_the_reason_explains() {
 fn the_reason_and_forecast_say_what_was_found() {
     let mut policy = engine()
         .load(
-            "predictive",
+            Source::builtin("predictive"),
             params(&[("lead_seconds", Param::Number(300.0))]),
         )
         .unwrap();
@@ -247,7 +259,7 @@ fn bad_params_fail_the_load_with_the_param_named() {
         ("nonsense", Param::Bool(true)),
     ] {
         let err = engine()
-            .load("predictive", params(&[(name, value)]))
+            .load(Source::builtin("predictive"), params(&[(name, value)]))
             .err()
             .unwrap();
         assert_eq!(err.kind(), ErrorKind::InitFailed, "{name}");
@@ -294,12 +306,17 @@ fn scale_down_false_holds_while_history_is_short_too() {
     // Two hours of a low load: too short for a cycle, so the answer is reactive.
     let series: Vec<f64> = daily_sine(3, 2.0, 7).into_iter().take(120).collect();
     let mut held = engine()
-        .load("predictive", params(&[("scale_down", Param::Bool(false))]))
+        .load(
+            leadtime::Source::builtin("predictive"),
+            params(&[("scale_down", Param::Bool(false))]),
+        )
         .unwrap();
     let d = held.decide(&request(&series, 10.0, 50, T0)).unwrap();
     assert_eq!(d.proposed, 50, "{}", d.reason);
     assert!(d.reason.contains("scale_down=false"), "{}", d.reason);
-    let mut free = engine().load("predictive", Params::new()).unwrap();
+    let mut free = engine()
+        .load(leadtime::Source::builtin("predictive"), Params::new())
+        .unwrap();
     assert!(
         free.decide(&request(&series, 10.0, 50, T0))
             .unwrap()
