@@ -309,6 +309,44 @@ fn new_refuses_bad_names_and_existing_folders() {
 }
 
 #[test]
+fn new_takes_a_path_whose_last_component_names_the_project() {
+    // As `cargo new a/b/name`: the project goes to that path, named by its last component.
+    let dir = scratch("path");
+    let target = dir.join("nested/deeper/my-policy");
+    let out = leadtime(&["new", "--lang", "c", path(&target)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(target.join("policy.c").is_file(), "{}", text(&out));
+    let readme = std::fs::read_to_string(target.join("README.md")).unwrap();
+    assert!(readme.contains("my-policy"), "{readme}");
+    assert!(!readme.contains("nested"), "{readme}");
+}
+
+#[test]
+fn new_writes_valid_toml_for_any_guest_path() {
+    // A quote in --guest-path must be escaped in Cargo.toml, not end the string.
+    let dir = scratch("guest-quote");
+    let guest = dir.join("a\"b");
+    std::fs::create_dir_all(&guest).unwrap();
+    std::fs::write(guest.join("Cargo.toml"), "[package]\n").unwrap();
+    let project = dir.join("quoted");
+    let out = leadtime(&[
+        "new",
+        "--lang",
+        "rust",
+        path(&project),
+        "--guest-path",
+        path(&guest),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with("leadtime-guest"))
+        .expect("a leadtime-guest dependency");
+    assert!(line.contains("a\\\"b\""), "{line}");
+}
+
+#[test]
 fn against_backtests_the_policy_beside_another_over_a_trace() {
     let wat = repo("policies/examples/wat/target_tracking.wat");
     let trace = repo("testdata/traces/art_daily_small_noise.csv");

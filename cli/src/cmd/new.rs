@@ -21,9 +21,11 @@ pub struct Args {
     /// The policy's language.
     #[arg(long, value_enum)]
     lang: Lang,
-    /// The project's name: lowercase letters, digits, `-` and `_`, starting with a letter.
-    name: String,
-    /// The folder to create the project in (default: a new folder NAME here).
+    /// The project's path, as `cargo new` takes it: its last component is the project's name
+    /// (lowercase letters, digits, `-` and `_`, starting with a letter).
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// The folder to create the project in, if not PATH.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Rust only: depend on the `leadtime-guest` crate at this path instead of crates.io.
@@ -132,20 +134,30 @@ fn guest_dependency(guest_path: Option<&Path>) -> Result<String, Failure> {
                     format!("--guest-path {}: no Cargo.toml there", p.display()),
                 ));
             }
-            // TOML basic strings escape backslashes (Windows paths).
-            let path = abs.display().to_string().replace('\\', "\\\\");
-            format!("leadtime-guest = {{ path = \"{path}\" }}")
+            // A TOML basic string: backslashes (Windows paths), quotes and control characters
+            // escaped, so any path makes a valid Cargo.toml.
+            let path = toml_string(&abs.display().to_string());
+            format!("leadtime-guest = {{ path = {path} }}")
         }
     })
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    check_name(&args.name)?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&args.name));
+    // As `cargo new`: the last component of the path names the project.
+    let name = args
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            Failure::new(
+                "bad-request",
+                format!("{}: the path must end in the project's name", args.path.display()),
+            )
+        })?
+        .to_string();
+    check_name(&name)?;
+    let dir = args.dir.clone().unwrap_or_else(|| args.path.clone());
     if dir.exists()
         && std::fs::read_dir(&dir)
             .map(|mut d| d.next().is_some())
@@ -169,10 +181,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Lang::Rust => guest_dependency(args.guest_path.as_deref())?,
         _ => String::new(),
     };
-    let krate = args.name.replace('-', "_");
+    let krate = name.replace('-', "_");
     for (rel, template, executable) in files(args.lang) {
         let text = template
-            .replace("{{name}}", &args.name)
+            .replace("{{name}}", &name)
             .replace("{{crate}}", &krate)
             .replace("{{guest_dependency}}", &dependency);
         let path = dir.join(rel);
@@ -201,6 +213,21 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     println!("  {build}");
     println!("  leadtime test {wasm} --cases cases.yaml");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` as a TOML basic string, quotes included.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(unix)]
