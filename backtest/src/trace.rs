@@ -91,7 +91,7 @@ impl Resample {
         };
         let seconds = crate::parse_seconds(step)?;
         let step_ms = (seconds * 1000.0).round();
-        if !(step_ms >= 1000.0 && step_ms <= 7.0 * 86_400_000.0) {
+        if !(1000.0..=7.0 * 86_400_000.0).contains(&step_ms) {
             return Err(format!("step `{step}` must be from 1s to 7d"));
         }
         Ok(Resample {

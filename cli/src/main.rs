@@ -36,6 +36,8 @@ struct Cli {
     no_cache: bool,
 }
 
+// One command is parsed once per process, so the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Ask a policy for a replica target for one request; prints the decision as JSON.

@@ -198,8 +198,16 @@ fn an_irregular_export_is_resampled_and_sized_at_a_quantile() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["steps"].as_u64().unwrap() > 4000, "{v}");
-    let bad = leadtime(&[&base[..], &["--pods-at-quantile", "99:20"]].concat());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--pods-at-quantile"));
+    let bad = leadtime(
+        &[
+            &base[..],
+            &["--resample", "5m", "--pods-at-quantile", "99:20"],
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(err.contains("--pods-at-quantile"), "{err}");
 }
 
 #[test]

@@ -152,7 +152,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .ok_or_else(|| {
             Failure::new(
                 "bad-request",
-                format!("{}: the path must end in the project's name", args.path.display()),
+                format!(
+                    "{}: the path must end in the project's name",
+                    args.path.display()
+                ),
             )
         })?
         .to_string();

@@ -108,7 +108,7 @@ pub fn acf(x: &[f64], lag: usize) -> f64 {
     }
     let mean = x.iter().sum::<f64>() / x.len() as f64;
     let var: f64 = x.iter().map(|v| (v - mean) * (v - mean)).sum();
-    if !(var > 0.0) {
+    if var.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return 0.0;
     }
     let cov: f64 = x
