@@ -497,6 +497,10 @@ async fn a_restarted_scaler_refills_its_history_with_one_backfill() {
     let exporter = Exporter::start(LOAD).await;
     let prometheus = Prometheus::start(exporter.addr).await;
     prometheus.wait_for("test_load", LOAD).await;
+    // A real scaler finds history already there. Here the first scrape may be younger than the
+    // newest whole step a range query evaluates, so that the backfill finds no point yet and
+    // only the instant query answers; a few scrapes later the range has data.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     // Four hours at one second: 14,400 points, over Prometheus' 11,000 per query, so the
     // backfill takes two range queries.
     let m = meta(
