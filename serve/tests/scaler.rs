@@ -544,7 +544,7 @@ async fn a_restarted_scaler_refills_its_history_with_one_backfill() {
         2.0
     );
     let refilled = sample(&text, &series("leadtime_history_seconds", "web", "")).unwrap();
-    assert!(refilled > held, "held {held} s before, {refilled} s after");
+    assert!(refilled >= held, "held {held} s before, {refilled} s after");
     second.shutdown().await;
 }
 
