@@ -1,7 +1,7 @@
 # The two commands of the README, and what they need. Nothing here relies on anything installed
 # by hand: `setup` adds the wasm32 target, the lint tools, and the C and AssemblyScript compilers.
 
-.PHONY: demo test setup setup-rust lint
+.PHONY: demo test setup setup-rust lint package
 
 # What building leadtime needs: the wasm32 target (the built-in policies compile to it).
 setup-rust:
@@ -33,6 +33,11 @@ demo: setup-rust
 # Every check CI runs.
 test: setup lint
 	cargo test --workspace
+	$(MAKE) package
+
+# The library crates packaged as crates.io would receive them, each built from its package alone.
+package:
+	scripts/package.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -1,5 +1,8 @@
 //! Compiles each built-in policy crate of the table in `builtins.rs` to wasm32 with a nested
 //! cargo, so that the host binary embeds them and a fresh clone needs no separate build step.
+//!
+//! A published package has no workspace to build from: it carries the modules built when it was
+//! packaged (`wasm/NAME.wasm`, written by `scripts/package.sh`) and embeds those instead.
 
 use std::path::PathBuf;
 
@@ -17,17 +20,38 @@ fn main() {
     let workspace = policies_dir.parent().unwrap();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
 
-    leadtime_wasm_build::rerun_if_guest_changes(workspace);
     println!("cargo:rerun-if-changed=builtins.rs");
     println!("cargo:rerun-if-changed=spec.rs");
-    for spec in table::SPECS {
-        let path = policies_dir.join(spec.name);
-        println!("cargo:rerun-if-changed={}", path.display());
-    }
-
-    let crates: Vec<&str> = table::SPECS.iter().map(|s| s.krate).collect();
-    let built = leadtime_wasm_build::build_policies(workspace, "wasm-policies", &crates)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let in_workspace = table::SPECS
+        .iter()
+        .all(|spec| policies_dir.join(spec.name).join("Cargo.toml").is_file());
+    let built: Vec<PathBuf> = if in_workspace {
+        leadtime_wasm_build::rerun_if_guest_changes(workspace);
+        for spec in table::SPECS {
+            let path = policies_dir.join(spec.name);
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+        let crates: Vec<&str> = table::SPECS.iter().map(|s| s.krate).collect();
+        leadtime_wasm_build::build_policies(workspace, "wasm-policies", &crates)
+            .unwrap_or_else(|e| panic!("{e}"))
+    } else {
+        let packaged = manifest_dir.join("wasm");
+        println!("cargo:rerun-if-changed={}", packaged.display());
+        table::SPECS
+            .iter()
+            .map(|spec| {
+                let module = packaged.join(format!("{}.wasm", spec.name));
+                if !module.is_file() {
+                    panic!(
+                        "{} is missing: outside the leadtime workspace this crate embeds the \
+                         modules packaged with it (scripts/package.sh writes them)",
+                        module.display()
+                    );
+                }
+                module
+            })
+            .collect()
+    };
     // The modules, in table order, for `src/lib.rs` to embed.
     let mut modules = String::from("const MODULES: &[&[u8]] = &[\n");
     for (spec, module) in table::SPECS.iter().zip(built) {

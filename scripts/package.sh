@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Packages the library crates as crates.io would receive them and builds each package from its own
+# contents (`cargo package` verifies): leadtime-wire, leadtime-guest, leadtime-wasm-build,
+# leadtime-builtin, leadtime, leadtime-backtest. Publishing is then `cargo publish` in that order.
+#
+# In the workspace, leadtime-builtin builds the policies from their sources; a package has no
+# workspace to build from, so it carries the modules built here (policies/builtin/wasm/, kept out
+# of git) and its build script embeds those.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out_dir=$(cargo build -q -p leadtime-builtin --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "build-script-executed" and m["package_id"].find("policies/builtin") >= 0:
+        print(m["out_dir"])
+')
+rm -rf policies/builtin/wasm
+mkdir -p policies/builtin/wasm
+cp "$out_dir"/*.wasm policies/builtin/wasm/
+cargo package --allow-dirty \
+    -p leadtime-wire -p leadtime-guest -p leadtime-wasm-build -p leadtime-builtin -p leadtime -p leadtime-backtest
