@@ -44,14 +44,14 @@ for shard in range(shards):
         t = end - (i - 1) * 60
         day = (t % 86400) / 86400
         v = 200 + 100 * math.sin(2 * math.pi * (day - 0.25)) + random.gauss(0, 8)
-        print(f'loadtest_load{{shard="{shard}"}} {v:.2f} {t}')
+        print(f'loadtest_load{{namespace="loadtest",shard="{shard}"}} {v:.2f} {t}')
 print("# EOF")
 PY
 promtool tsdb create-blocks-from openmetrics --max-block-duration=24h \
     "$tmp/history.om" "$tmp/data" >/dev/null
 mkdir -p "$tmp/exporter"
 for shard in $(seq 0 $((shards - 1))); do
-    echo "loadtest_load{shard=\"$shard\"} 200"
+    echo "loadtest_load{namespace=\"loadtest\",shard=\"$shard\"} 200"
 done >"$tmp/exporter/metrics"
 (cd "$tmp/exporter" && exec python3 -m http.server 50091 --bind 127.0.0.1 >/dev/null 2>&1) &
 pids+=($!)

@@ -36,8 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shards: usize = args.get(6).map_or(Ok(20), |s| s.parse())?;
 
     let rss_before = rss_bytes();
+    // One tenant with every workload: the caps are raised to the run's size (the defaults fit
+    // the shipped Deployment's memory, see serve/src/quota.rs).
     let config = Config::parse(&format!(
-        "prometheus:\n  url: {prometheus}\n  timeout: 30s\n"
+        "prometheus:\n  url: {prometheus}\n  timeout: 30s\n\
+         limits:\n  workloads: {workloads}\n  workloadsPerNamespace: {workloads}\n"
     ))?;
     let server = Server::bind(
         "127.0.0.1:0".parse()?,
@@ -65,7 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ("policy", policy.clone()),
                 (
                     "query",
-                    format!("sum(loadtest_load{{shard=\"{}\"}}) + 0 * {i}", i % shards),
+                    format!(
+                        "sum(loadtest_load{{namespace=\"loadtest\",shard=\"{}\"}}) + 0 * {i}",
+                        i % shards
+                    ),
                 ),
                 ("targetPerPod", "20".into()),
                 ("readySeconds", "120".into()),

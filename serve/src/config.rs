@@ -54,6 +54,42 @@ struct File {
     #[serde(default)]
     defaults: BTreeMap<String, serde_norway::Value>,
     behavior: Option<serde_norway::Value>,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    queries: QueriesFile,
+    policy_dir: Option<String>,
+}
+
+/// `limits`: every cap of [`crate::quota::Quotas`], by its name there in camelCase.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LimitsFile {
+    workloads: Option<usize>,
+    workloads_per_namespace: Option<usize>,
+    metadata_keys: Option<usize>,
+    key_bytes: Option<usize>,
+    value_bytes: Option<usize>,
+    metadata_bytes: Option<usize>,
+    params: Option<usize>,
+    message_bytes: Option<usize>,
+    connections: Option<usize>,
+    connections_per_ip: Option<usize>,
+    streams_per_connection: Option<u32>,
+    streams: Option<usize>,
+    connection_age: Option<String>,
+    prometheus_concurrency: Option<usize>,
+    prometheus_body_bytes: Option<usize>,
+    prometheus_series: Option<usize>,
+    cache_entries: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct QueriesFile {
+    /// `""` turns tenant isolation off.
+    namespace_label: Option<String>,
+    max_range: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -133,6 +169,66 @@ impl Config {
             };
             config.settings.defaults.insert(key, text);
         }
+        let q = &mut config.settings.quotas;
+        let l = &file.limits;
+        let caps: [(&str, Option<usize>, &mut usize); 15] = [
+            ("workloads", l.workloads, &mut q.workloads),
+            (
+                "workloadsPerNamespace",
+                l.workloads_per_namespace,
+                &mut q.workloads_per_namespace,
+            ),
+            ("metadataKeys", l.metadata_keys, &mut q.metadata_keys),
+            ("keyBytes", l.key_bytes, &mut q.key_bytes),
+            ("valueBytes", l.value_bytes, &mut q.value_bytes),
+            ("metadataBytes", l.metadata_bytes, &mut q.metadata_bytes),
+            ("params", l.params, &mut q.params),
+            ("messageBytes", l.message_bytes, &mut q.message_bytes),
+            ("connections", l.connections, &mut q.connections),
+            (
+                "connectionsPerIp",
+                l.connections_per_ip,
+                &mut q.connections_per_ip,
+            ),
+            ("streams", l.streams, &mut q.streams),
+            (
+                "prometheusConcurrency",
+                l.prometheus_concurrency,
+                &mut q.prometheus_concurrency,
+            ),
+            (
+                "prometheusBodyBytes",
+                l.prometheus_body_bytes,
+                &mut q.prometheus_body_bytes,
+            ),
+            (
+                "prometheusSeries",
+                l.prometheus_series,
+                &mut q.prometheus_series,
+            ),
+            ("cacheEntries", l.cache_entries, &mut q.cache_entries),
+        ];
+        for (name, value, slot) in caps {
+            if let Some(v) = value {
+                if v == 0 {
+                    return Err(format!("`limits.{name}` must be at least 1"));
+                }
+                *slot = v;
+            }
+        }
+        if let Some(v) = l.streams_per_connection {
+            if v == 0 {
+                return Err("`limits.streamsPerConnection` must be at least 1".into());
+            }
+            q.streams_per_connection = v;
+        }
+        q.connection_age = dur("limits.connectionAge", &l.connection_age, q.connection_age)?;
+        let rules = &mut config.settings.queries;
+        if let Some(label) = file.queries.namespace_label {
+            rules.namespace_label = (!label.is_empty()).then_some(label);
+        }
+        rules.max_range = dur("queries.maxRange", &file.queries.max_range, rules.max_range)?;
+        config.settings.policy_dir = file.policy_dir.map(Into::into);
         if let Some(behavior) = file.behavior {
             let text = serde_norway::to_string(&behavior).map_err(|e| e.to_string())?;
             let behavior = Behavior::parse(&text).map_err(|e| format!("`behavior`: {e}"))?;
@@ -166,10 +262,35 @@ mod tests {
         assert_eq!(config.settings.breaker_failures, 5);
         assert_eq!(config.settings.breaker_open_for, Duration::from_secs(60));
         assert_eq!(config.settings.defaults["minReplicas"], "2");
+        let limited = Config::parse(
+            "limits:\n  workloads: 7\n  streamsPerConnection: 3\n  connectionAge: 5m\n\
+             queries:\n  namespaceLabel: \"\"\n  maxRange: 2h\npolicyDir: /policies\n",
+        )
+        .unwrap()
+        .settings;
+        assert_eq!(limited.quotas.workloads, 7);
+        assert_eq!(limited.quotas.streams_per_connection, 3);
+        assert_eq!(limited.quotas.connection_age, Duration::from_secs(300));
+        assert_eq!(limited.queries.namespace_label, None);
+        assert_eq!(limited.queries.max_range, Duration::from_secs(7200));
+        assert_eq!(limited.policy_dir, Some("/policies".into()));
         assert_eq!(
             config.settings.behavior,
             Behavior::parse("scaleDown:\n  stabilizationWindowSeconds: 60\n").unwrap()
         );
+    }
+
+    #[test]
+    fn the_shipped_config_map_parses_with_the_secure_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/scaler.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc = text.split("\n---\n").next().unwrap();
+        let map: serde_norway::Value = serde_norway::from_str(doc).unwrap();
+        let config = Config::parse(map["data"]["config.yaml"].as_str().unwrap()).unwrap();
+        let s = &config.settings;
+        assert_eq!(s.queries.namespace_label.as_deref(), Some("namespace"));
+        assert_eq!(s.quotas.workloads, 500);
+        assert_eq!(s.policy_dir, None);
     }
 
     #[test]
@@ -180,6 +301,10 @@ mod tests {
             ("idleAfter: never\n", "idleAfter"),
             ("defaults:\n  query: [a]\n", "defaults.query"),
             ("promethus: {}\n", "promethus"),
+            ("limits:\n  workloads: 0\n", "limits.workloads"),
+            ("limits:\n  workload: 5\n", "workload"),
+            ("limits:\n  connectionAge: -1\n", "limits.connectionAge"),
+            ("queries:\n  maxRange: forever\n", "queries.maxRange"),
             (
                 "behavior:\n  scaleUp:\n    selectPolicy: Most\n",
                 "behavior",

@@ -4,12 +4,16 @@
 //! metadata ([`metadata::Spec`]) names the policy and the PromQL of its load. The [`scaler`] keeps
 //! each workload's load [`history`], topped up from [`prometheus`], runs the workload's policy
 //! under the engine's supervisor with behavior guardrails, and answers the replica target;
-//! [`telemetry`] exports what happened.
+//! [`telemetry`] exports what happened. Every call is untrusted until [`quota`] has checked its
+//! names and size and [`query`] its PromQL (docs/security.md, the scaler's threat model).
 
 pub mod config;
 pub mod history;
+pub mod listen;
 pub mod metadata;
 pub mod prometheus;
+pub mod query;
+pub mod quota;
 pub mod scaler;
 pub mod server;
 pub mod service;

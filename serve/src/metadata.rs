@@ -161,6 +161,11 @@ impl Spec {
             .map(|v| duration("step", v))
             .transpose()?
             .unwrap_or(DEFAULT_STEP);
+        // First: every check after divides by the step (a step of 1e-10s is 0 here, and 0 / 0
+        // is NaN, which no comparison catches).
+        if step < Duration::from_secs(1) || step.subsec_nanos() != 0 {
+            return Err(bad("step", "must be a whole number of seconds"));
+        }
         if step > lookback {
             return Err(bad(
                 "step",
@@ -174,9 +179,6 @@ impl Spec {
                 "step",
                 format!("gives more than {MAX_POINTS} points over lookback"),
             ));
-        }
-        if step < Duration::from_secs(1) || step.subsec_nanos() != 0 {
-            return Err(bad("step", "must be a whole number of seconds"));
         }
         let min_replicas = count("minReplicas", get("minReplicas").unwrap_or("1"))?;
         let max_replicas = count("maxReplicas", get("maxReplicas").unwrap_or("100"))?;
@@ -322,6 +324,11 @@ mod tests {
             (&[("step", "20m"), ("lookback", "10m")], "step"),
             (&[("step", "1s"), ("lookback", "30d")], "step"),
             (&[("step", "1500ms")], "step"),
+            // 0 / 0 once slipped past the points check as NaN.
+            (
+                &[("step", "0.0000000001"), ("lookback", "0.0000000001")],
+                "step",
+            ),
             (&[("minReplicas", "-1")], "minReplicas"),
             (&[("minReplicas", "5"), ("maxReplicas", "3")], "minReplicas"),
             (&[("maxReplicas", "1.5")], "maxReplicas"),

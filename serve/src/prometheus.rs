@@ -1,6 +1,10 @@
 //! A client of the Prometheus HTTP API (`/api/v1/query_range`, `/api/v1/query`, and
 //! `/api/v1/parse_query` to check a query), with a timeout on every call and a short cache of
 //! instant queries so that KEDA's polling does not hammer Prometheus.
+//!
+//! Prometheus serves every tenant, so what the scaler may ask of it is bounded ([`Bounds`]): a
+//! few queries in flight at once (also the most connections it opens, pooled and closed when
+//! idle), a timeout Prometheus itself enforces, and answers capped in bytes and series.
 
 use crate::history::Chunk;
 use bytes::Bytes;
@@ -43,6 +47,9 @@ pub enum FetchError {
     /// Prometheus refused the query itself (`errorType: bad_data`): a configuration error.
     #[error("prometheus refuses the query: {0}")]
     BadQuery(String),
+    /// The answer is over a cap (bytes or series).
+    #[error("prometheus answer is too large: {0}")]
+    TooLarge(String),
 }
 
 impl FetchError {
@@ -56,6 +63,7 @@ impl FetchError {
             FetchError::Decode(_) => "decode",
             FetchError::NoData(_) => "no-data",
             FetchError::BadQuery(_) => "bad-query",
+            FetchError::TooLarge(_) => "too-large",
         }
     }
 }
@@ -71,6 +79,31 @@ pub struct Range {
     pub samples: usize,
 }
 
+/// What the scaler may ask of Prometheus at once and take back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    /// Calls in flight at once (and so connections open).
+    pub concurrency: usize,
+    /// Bytes of one answer.
+    pub body_bytes: usize,
+    /// Series in one answer.
+    pub series: usize,
+    /// Answers held in the instant-query cache.
+    pub cache_entries: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        let q = crate::quota::Quotas::default();
+        Bounds {
+            concurrency: q.prometheus_concurrency,
+            body_bytes: q.prometheus_body_bytes,
+            series: q.prometheus_series,
+            cache_entries: q.cache_entries,
+        }
+    }
+}
+
 /// A Prometheus server's HTTP API.
 pub struct Prometheus {
     base: String,
@@ -78,20 +111,41 @@ pub struct Prometheus {
     timeout: Duration,
     cache_ttl: Duration,
     cache: Mutex<HashMap<String, Cached>>,
+    bounds: Bounds,
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// How long a pooled connection to Prometheus may sit unused before it is closed.
+const IDLE_CONNECTION: Duration = Duration::from_secs(30);
 
 impl Prometheus {
     /// A client of the server at `base` (e.g. `http://prometheus:9090`), with a timeout per call
-    /// and answers (errors included) kept for `cache_ttl`.
+    /// and answers (errors included) kept for `cache_ttl`, within the default [`Bounds`].
     pub fn new(base: &str, timeout: Duration, cache_ttl: Duration) -> Prometheus {
+        Prometheus::with_bounds(base, timeout, cache_ttl, Bounds::default())
+    }
+
+    /// [`Prometheus::new`] within `bounds`.
+    pub fn with_bounds(
+        base: &str,
+        timeout: Duration,
+        cache_ttl: Duration,
+        bounds: Bounds,
+    ) -> Prometheus {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(bounds.concurrency)
+            .pool_idle_timeout(IDLE_CONNECTION)
+            .build(connector);
         Prometheus {
             base: base.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client,
             timeout,
             cache_ttl,
             cache: Mutex::new(HashMap::new()),
+            bounds,
+            in_flight: tokio::sync::Semaphore::new(bounds.concurrency.max(1)),
         }
     }
 
@@ -108,11 +162,13 @@ impl Prometheus {
             .append_pair("start", &chunk.start.to_string())
             .append_pair("end", &chunk.end.to_string())
             .append_pair("step", &chunk.step.to_string())
+            .append_pair("timeout", &self.prometheus_timeout())
             .finish();
         let data: Data = self.get(&format!("/api/v1/query_range?{qs}")).await?;
         if data.result.is_empty() {
             return Err(FetchError::NoData(query.to_string()));
         }
+        self.check_series(data.result.len())?;
         let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
         let mut samples = 0;
         for series in &data.result {
@@ -154,8 +210,10 @@ impl Prometheus {
             .cached(query, || async {
                 let qs = form_urlencoded::Serializer::new(String::new())
                     .append_pair("query", query)
+                    .append_pair("timeout", &self.prometheus_timeout())
                     .finish();
                 let data: Data = self.get(&format!("/api/v1/query?{qs}")).await?;
+                self.check_series(data.result.len())?;
                 let mut values = Vec::new();
                 for series in &data.result {
                     if let Some((_, text)) = &series.value {
@@ -186,13 +244,45 @@ impl Prometheus {
         }
         let fresh = fetch().await.map(Arc::new);
         let mut cache = self.lock();
-        // Drop stale entries now and then, so that queries no longer asked do not pile up.
-        if cache.len() > 1024 {
+        // Stale entries go first; at the cap, the oldest: queries no longer asked, or asked by
+        // a caller inventing new ones, do not pile up.
+        if cache.len() >= self.bounds.cache_entries {
             let ttl = self.cache_ttl;
             cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            while cache.len() >= self.bounds.cache_entries {
+                let Some(oldest) = cache
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                cache.remove(&oldest);
+            }
         }
         cache.insert(key.to_string(), (Instant::now(), fresh.clone()));
         fresh
+    }
+
+    /// Answers held in the instant-query cache.
+    pub fn cached_answers(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The call's timeout as Prometheus' own `timeout` parameter, so that it stops evaluating
+    /// a query the scaler no longer waits for.
+    fn prometheus_timeout(&self) -> String {
+        format!("{}ms", self.timeout.as_millis().max(1))
+    }
+
+    fn check_series(&self, n: usize) -> Result<(), FetchError> {
+        if n > self.bounds.series {
+            return Err(FetchError::TooLarge(format!(
+                "{n} series, over limits.prometheusSeries ({})",
+                self.bounds.series
+            )));
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
@@ -213,6 +303,13 @@ impl Prometheus {
             message: format!("bad URL: {e}"),
         })?;
         let call = async {
+            // At most `concurrency` calls (and connections) at once; the wait counts in the
+            // timeout, so a queue behind a slow Prometheus ends in `Timeout`.
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| FetchError::Timeout(self.timeout))?;
             let response = self
                 .client
                 .get(uri)
@@ -222,13 +319,21 @@ impl Prometheus {
                     message: error_chain(&e),
                 })?;
             let status = response.status().as_u16();
-            let body = response
-                .into_body()
+            let limit = self.bounds.body_bytes;
+            let body = http_body_util::Limited::new(response.into_body(), limit)
                 .collect()
                 .await
-                .map_err(|e| FetchError::Unreachable {
-                    url: self.base.clone(),
-                    message: format!("reading the body: {e}"),
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        FetchError::TooLarge(format!(
+                            "over limits.prometheusBodyBytes ({limit} bytes)"
+                        ))
+                    } else {
+                        FetchError::Unreachable {
+                            url: self.base.clone(),
+                            message: format!("reading the body: {e}"),
+                        }
+                    }
                 })?
                 .to_bytes();
             Ok::<_, FetchError>((status, body))

@@ -2,18 +2,24 @@
 //! workload trigger, fed from Prometheus.
 //!
 //! A workload is identified by the ScaledObject's namespace and name, the trigger's metric name
-//! and its query, so that two leadtime triggers of one ScaledObject keep apart. Its state lives
-//! until it goes unpolled for [`Settings::idle_after`]; then [`Scaler::evict_idle`] drops it with
-//! its `/metrics` series.
+//! and the whole of its parsed metadata, so that two leadtime triggers of one ScaledObject keep
+//! apart and a call with other metadata (an edit, or a caller pretending to be KEDA) gets a state
+//! of its own instead of replacing or inheriting another's. A state lives until it goes unpolled
+//! for [`Settings::idle_after`]; then [`Scaler::evict_idle`] drops it with its `/metrics` series.
+//! New states stop at the caps of [`Quotas`], per namespace and in total.
 
 use crate::history::History;
 use crate::metadata::{MetadataError, Mode, OnError, Spec};
 use crate::prometheus::{FetchError, Prometheus};
+use crate::query::QueryRules;
+use crate::quota::{self, NameError, QuotaError, Quotas};
 use crate::telemetry::{DecisionLabels, ErrorLabels, Telemetry, WorkloadLabels};
 use leadtime::behavior::Controller;
 use leadtime::supervisor::{BreakerState, Fallback, Supervisor, SupervisorConfig};
 use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Source, Workload};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +38,12 @@ pub struct Settings {
     pub idle_after: Duration,
     /// How long fetched history and instant answers are reused before asking Prometheus again.
     pub cache_ttl: Duration,
+    /// What calls, tenants and everyone together may cost.
+    pub quotas: Quotas,
+    /// What a trigger's queries may ask.
+    pub queries: QueryRules,
+    /// The only directory `.wasm`/`.wat` policies may be loaded from; `None`: built-ins only.
+    pub policy_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -43,6 +55,9 @@ impl Default for Settings {
             breaker_open_for: Duration::from_secs(30),
             idle_after: Duration::from_secs(15 * 60),
             cache_ttl: Duration::from_secs(5),
+            quotas: Quotas::default(),
+            queries: QueryRules::default(),
+            policy_dir: None,
         }
     }
 }
@@ -53,6 +68,12 @@ pub enum ScaleError {
     /// Bad or missing metadata, or a query Prometheus refuses (gRPC InvalidArgument).
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    /// A namespace or name that is no Kubernetes name (gRPC InvalidArgument).
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Over one of the scaler's caps (gRPC ResourceExhausted).
+    #[error(transparent)]
+    Quota(#[from] QuotaError),
     /// Nothing to answer with: no policy decision and no earlier target to hold (gRPC Unavailable).
     #[error("{0}")]
     Unavailable(String),
@@ -71,7 +92,8 @@ pub struct Answer {
     pub reason: String,
 }
 
-/// What identifies a workload trigger: namespace, ScaledObject name, metric name and query.
+/// What identifies a workload trigger: namespace, ScaledObject name, metric name and the whole
+/// parsed metadata (its debug text: every field, bounded by the metadata caps).
 type Key = (String, String, String, String);
 
 /// One workload trigger's state between calls.
@@ -84,7 +106,7 @@ struct State {
     labels: WorkloadLabels,
     /// Error kinds counted for this workload, to remove their series when it is dropped.
     kinds: BTreeSet<String>,
-    /// Whether KEDA was given a target since the trigger was (re)built: only then is one held.
+    /// Whether KEDA was given a target since the trigger was built: only then is one held.
     answered: bool,
 }
 
@@ -131,8 +153,9 @@ impl Scaler {
         &self.settings
     }
 
-    /// Parses a trigger's metadata, without Prometheus or the policy.
+    /// Parses a trigger's metadata, within the size caps, without Prometheus or the policy.
     pub fn parse(&self, metadata: &HashMap<String, String>) -> Result<Spec, ScaleError> {
+        quota::check_metadata(&self.settings.quotas, metadata)?;
         Ok(Spec::parse(metadata, &self.settings.defaults)?)
     }
 
@@ -145,6 +168,7 @@ impl Scaler {
         name: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<Spec, ScaleError> {
+        quota::check_names(namespace, name)?;
         let spec = self.parse(metadata)?;
         self.workload(namespace, name, &spec).await?;
         Ok(spec)
@@ -157,23 +181,26 @@ impl Scaler {
         name: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<Answer, ScaleError> {
+        quota::check_names(namespace, name)?;
         let spec = self.parse(metadata)?;
         let state = self.workload(namespace, name, &spec).await?;
         let mut state = state.lock().await;
         let labels = state.labels.clone();
         let answer = match self.fetch(&mut state).await {
             Err(FetchError::BadQuery(message)) => {
-                // The configuration, not a fault: never held.
+                // The configuration, not a fault: never held. Prometheus' text stays in the log:
+                // an error can quote other series' label sets.
+                tracing::warn!(namespace, name, error = %message, "prometheus refuses the query");
                 return Err(MetadataError {
                     key: "query".into(),
-                    message: format!("prometheus refuses it: {message}"),
+                    message: "prometheus refuses it (its message is in the scaler's log)".into(),
                 }
                 .into());
             }
             Err(e) => {
                 tracing::warn!(namespace, name, kind = e.kind(), error = %e, "prometheus query failed");
                 self.count_error(&mut state, e.kind(), false);
-                self.hold(&state, e.to_string())?
+                self.hold(&state, format!("prometheus query failed ({})", e.kind()))?
             }
             Ok(fetched) => self.decide(&mut state, namespace, name, fetched)?,
         };
@@ -240,58 +267,43 @@ impl Scaler {
         self.lock().len()
     }
 
-    /// The workload's state: created (or rebuilt, when its metadata changed) after checking
-    /// everything that can be checked without data.
+    /// The workload's state: found by its whole metadata, or created after checking everything
+    /// that can be checked without data, within the caps on workloads.
     async fn workload(
         &self,
         namespace: &str,
         name: &str,
         spec: &Spec,
     ) -> Result<Arc<tokio::sync::Mutex<State>>, ScaleError> {
-        let metric = spec.metric_name.clone();
         let key = (
             namespace.to_string(),
             name.to_string(),
-            metric.clone(),
-            spec.query.clone(),
+            spec.metric_name.clone(),
+            format!("{spec:?}"),
         );
-        let existing = {
+        {
             let mut workloads = self.lock();
-            workloads.get_mut(&key).map(|e| {
+            if let Some(e) = workloads.get_mut(&key) {
                 e.used = Instant::now();
-                e.state.clone()
-            })
-        };
-        if let Some(state) = &existing {
-            if state.lock().await.spec == *spec {
-                return Ok(state.clone());
+                return Ok(e.state.clone());
             }
+            self.room_for(&workloads, namespace)?;
         }
         let (supervisor, labels) = self.build(namespace, name, spec).await?;
-        let history = History::new(spec.lookback, spec.step);
-        if let Some(state) = existing {
-            // A changed trigger: a new policy; the history stays when its grid is the same (the
-            // query is part of the key). Nothing is held across the change: a broken config
-            // answers an error, not the old target.
-            let mut s = state.lock().await;
-            if s.spec.step != spec.step || s.spec.lookback != spec.lookback {
-                s.history = history;
-            }
-            s.spec = spec.clone();
-            s.supervisor = supervisor;
-            s.answered = false;
-            return Ok(state.clone());
-        }
         let state = Arc::new(tokio::sync::Mutex::new(State {
             spec: spec.clone(),
             supervisor,
-            history,
+            history: History::new(spec.lookback, spec.step),
             ready_seconds: Vec::new(),
             labels: labels.clone(),
             kinds: BTreeSet::new(),
             answered: false,
         }));
         let mut workloads = self.lock();
+        if !workloads.contains_key(&key) {
+            // Checked again: other calls may have taken the room while this one loaded.
+            self.room_for(&workloads, namespace)?;
+        }
         // Two first calls at once: the first one in wins.
         let entry = workloads.entry(key).or_insert(Entry {
             state,
@@ -301,6 +313,27 @@ impl Scaler {
         let state = entry.state.clone();
         self.telemetry.workloads.set(workloads.len() as i64);
         Ok(state)
+    }
+
+    /// Whether one more workload fits, in total and in `namespace`.
+    fn room_for(&self, workloads: &HashMap<Key, Entry>, namespace: &str) -> Result<(), QuotaError> {
+        let q = &self.settings.quotas;
+        if workloads.len() >= q.workloads {
+            return Err(QuotaError {
+                cap: "workloads",
+                limit: q.workloads,
+                detail: "no room for another workload trigger; the ones held keep working".into(),
+            });
+        }
+        let here = workloads.keys().filter(|k| k.0 == namespace).count();
+        if here >= q.workloads_per_namespace {
+            return Err(QuotaError {
+                cap: "workloadsPerNamespace",
+                limit: q.workloads_per_namespace,
+                detail: format!("namespace {namespace} holds {here} workload triggers"),
+            });
+        }
+        Ok(())
     }
 
     /// Loads the policy with its params, parses the behavior and has Prometheus parse each query.
@@ -321,13 +354,7 @@ impl Scaler {
             key: "behavior".into(),
             message: e.to_string(),
         })?;
-        let policy = self
-            .engine
-            .load(Source::parse(&spec.policy), spec.params.clone())
-            .map_err(|e| MetadataError {
-                key: "policy".into(),
-                message: format!("`{}` does not load: {}: {e}", spec.policy, e.kind()),
-            })?;
+        let policy = self.load(spec).await?;
         let queries = [
             ("query", Some(&spec.query)),
             ("readyTimeQuery", spec.ready_time_query.as_ref()),
@@ -335,14 +362,23 @@ impl Scaler {
         ];
         for (key, query) in queries {
             let Some(query) = query else { continue };
+            crate::query::check(query, namespace, &self.settings.queries).map_err(|message| {
+                MetadataError {
+                    key: key.into(),
+                    message,
+                }
+            })?;
             match self.prometheus.check(query).await {
                 Ok(()) => {}
                 Err(FetchError::BadQuery(message)) => {
+                    tracing::warn!(namespace, name, key, error = %message, "prometheus does not parse a query");
                     return Err(MetadataError {
                         key: key.into(),
-                        message: format!("prometheus does not parse it: {message}"),
+                        message:
+                            "prometheus does not parse it (its message is in the scaler's log)"
+                                .into(),
                     }
-                    .into())
+                    .into());
                 }
                 // Prometheus unreachable or failing: the query cannot be checked now; a bad one
                 // still fails at the first GetMetrics.
@@ -358,15 +394,55 @@ impl Scaler {
             backoff_ms: u64::try_from(self.settings.breaker_open_for.as_millis())
                 .unwrap_or(u64::MAX),
         };
-        let labels = WorkloadLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            metric: spec.metric_name.clone(),
-        };
+        let labels = WorkloadLabels::new(namespace, name, &spec.metric_name);
         Ok((
             Supervisor::new(policy, config).with_guardrails(guardrails),
             labels,
         ))
+    }
+
+    /// Loads the trigger's policy off the async workers (a module compiles for up to the engine's
+    /// compile-time limit): a built-in by name, or a file only under the operator's policy dir.
+    /// Errors say what failed, never what the file holds.
+    async fn load(&self, spec: &Spec) -> Result<leadtime::Policy, MetadataError> {
+        let bad = |message: String| MetadataError {
+            key: "policy".into(),
+            message,
+        };
+        let source = match Source::parse(&spec.policy) {
+            Source::File(path) => {
+                let dir = self.settings.policy_dir.as_ref().ok_or_else(|| {
+                    bad("policy files are off: the operator sets `policyDir` to allow them".into())
+                })?;
+                let path = dir.join(path.as_ref());
+                // Resolved first: `..` or a link must not lead out of the directory.
+                let real = path.canonicalize().map_err(|e| {
+                    bad(format!(
+                        "{} cannot be opened ({})",
+                        path.display(),
+                        e.kind()
+                    ))
+                })?;
+                let root = dir
+                    .canonicalize()
+                    .map_err(|e| bad(format!("policyDir cannot be opened ({})", e.kind())))?;
+                if !real.starts_with(&root) {
+                    return Err(bad(format!("{} is outside policyDir", spec.policy)));
+                }
+                Source::File(Cow::Owned(real))
+            }
+            _ => Source::Builtin(Cow::Owned(spec.policy.clone())),
+        };
+        let engine = self.engine.clone();
+        let params = spec.params.clone();
+        let name = spec.policy.clone();
+        tokio::task::spawn_blocking(move || engine.load(source, params))
+            .await
+            .map_err(|_| bad(format!("`{name}`: loading stopped")))?
+            .map_err(|e| {
+                tracing::warn!(policy = %spec.policy, error = %e.report(), "policy does not load");
+                bad(format!("`{}` does not load ({})", spec.policy, e.kind()))
+            })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
@@ -507,8 +583,8 @@ impl Scaler {
             self.telemetry.fallback_active.get_or_create(&labels).set(1);
             return match (spec.on_error, held_before) {
                 (OnError::Hold, Some(_)) => Ok(Answer {
-                    replicas: decision.replicas,
-                    active: decision.replicas > 0,
+                    replicas: within(decision.replicas, &spec),
+                    active: within(decision.replicas, &spec) > 0,
                     source: "fallback",
                     reason: decision.reason,
                 }),
@@ -573,15 +649,24 @@ impl Scaler {
             .set(1);
         let last = state.supervisor.last_answer().filter(|_| state.answered);
         match (state.spec.on_error, last) {
-            (OnError::Hold, Some(replicas)) => Ok(Answer {
-                replicas,
-                active: replicas > 0,
-                source: "fallback",
-                reason: format!("holding {replicas}: {why}"),
-            }),
+            (OnError::Hold, Some(held)) => {
+                let replicas = within(held, &state.spec);
+                Ok(Answer {
+                    replicas,
+                    active: replicas > 0,
+                    source: "fallback",
+                    reason: format!("holding {replicas}: {why}"),
+                })
+            }
             _ => Err(ScaleError::Unavailable(why)),
         }
     }
+}
+
+/// A held or fallback target within the trigger's bounds: what was held may come from before
+/// the bounds changed, and a target is never outside them.
+fn within(replicas: u32, spec: &Spec) -> u32 {
+    replicas.clamp(spec.min_replicas, spec.max_replicas.max(spec.min_replicas))
 }
 
 /// The circuit state as a gauge: 0 closed, 1 open, 2 half-open.

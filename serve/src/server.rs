@@ -54,7 +54,18 @@ impl Server {
         limits: Limits,
     ) -> Result<Server, ServeError> {
         let url = config.prometheus.clone().ok_or(ServeError::NoPrometheus)?;
-        let prometheus = Prometheus::new(&url, config.timeout, config.settings.cache_ttl);
+        let q = &config.settings.quotas;
+        let bounds = crate::prometheus::Bounds {
+            concurrency: q.prometheus_concurrency,
+            body_bytes: q.prometheus_body_bytes,
+            series: q.prometheus_series,
+            cache_entries: q.cache_entries,
+        };
+        let prometheus =
+            Prometheus::with_bounds(&url, config.timeout, config.settings.cache_ttl, bounds);
+        if config.settings.queries.namespace_label.is_none() {
+            tracing::warn!("queries.namespaceLabel is off: any caller's query reads any series in Prometheus; only for a scaler that serves one trusted team");
+        }
         let engine = Engine::new(&limits)?;
         let scaler = Arc::new(Scaler::new(
             engine,
@@ -97,10 +108,28 @@ impl Server {
         tracing::info!(grpc = %self.grpc_addr(), http = %self.http_addr(), prometheus = %self.config.prometheus.as_deref().unwrap_or(""), "serving");
         let http = tokio::spawn(serve_http(self.http, telemetry, stop_rx.clone()));
         let evictor = tokio::spawn(evict_idle(self.scaler.clone(), stop_rx.clone()));
+        let q = self.config.settings.quotas.clone();
         let service = Service::new(self.scaler, self.config.stream_interval, stop_rx.clone());
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.grpc);
+        let incoming = crate::listen::incoming(
+            self.grpc,
+            crate::listen::Admission {
+                connections: q.connections,
+                per_ip: q.connections_per_ip,
+            },
+        );
         let serve = tonic::transport::Server::builder()
-            .add_service(ExternalScalerServer::new(service))
+            .max_concurrent_streams(q.streams_per_connection)
+            .max_connection_age(q.connection_age)
+            .max_connection_age_grace(GRACE)
+            // A dead peer's connection is found and closed rather than held.
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+            .http2_max_header_list_size(u32::try_from(q.message_bytes).unwrap_or(u32::MAX))
+            .add_service(
+                ExternalScalerServer::new(service)
+                    .max_decoding_message_size(q.message_bytes)
+                    .max_encoding_message_size(q.message_bytes),
+            )
             .serve_with_incoming_shutdown(incoming, async {
                 shutdown.await;
                 tracing::info!("shutting down");
@@ -124,6 +153,9 @@ impl Server {
         result.map_err(ServeError::from)
     }
 }
+
+/// HTTP (`/metrics`, `/healthz`) connections served at once.
+const HTTP_CONNECTIONS: usize = 64;
 
 /// How long in-flight calls may take to finish after the shutdown signal (well within the 5 s
 /// a rollout should take, and Kubernetes' default grace period of 30 s).
@@ -173,19 +205,38 @@ async fn serve_http(
     telemetry: Arc<Telemetry>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Probes and one or two scrapers: a few connections at once are plenty.
+    let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_CONNECTIONS));
+    let mut backoff = std::time::Duration::ZERO;
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an HTTP connection");
-                    continue;
-                }
-            },
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff = std::time::Duration::ZERO;
+                stream
+            }
+            Err(e) => {
+                // At the descriptor limit accept fails every time: back off, do not spin.
+                backoff = (backoff * 2).clamp(
+                    std::time::Duration::from_millis(10),
+                    std::time::Duration::from_secs(1),
+                );
+                if backoff == std::time::Duration::from_millis(10) {
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed; backing off");
+                }
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
         };
         let telemetry = telemetry.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                 let telemetry = telemetry.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(&req, &telemetry)) }

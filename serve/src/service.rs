@@ -20,6 +20,8 @@ pub struct Service {
     scaler: Arc<Scaler>,
     stream_interval: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// One permit per open `StreamIsActive` stream, from everyone.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Service {
@@ -30,10 +32,14 @@ impl Service {
         stream_interval: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Service {
+        let streams = Arc::new(tokio::sync::Semaphore::new(
+            scaler.settings().quotas.streams,
+        ));
         Service {
             scaler,
             stream_interval,
             stop,
+            streams,
         }
     }
 
@@ -60,10 +66,13 @@ impl Service {
     }
 }
 
-/// The gRPC status for a scaler error: InvalidArgument names the key, Unavailable says why.
+/// The gRPC status for a scaler error: InvalidArgument names the key or field,
+/// ResourceExhausted the cap, Unavailable says why.
 pub fn to_status(e: ScaleError) -> Status {
     match e {
         ScaleError::Metadata(m) => Status::invalid_argument(m.to_string()),
+        ScaleError::Name(n) => Status::invalid_argument(n.to_string()),
+        ScaleError::Quota(q) => Status::resource_exhausted(q.to_string()),
         ScaleError::Unavailable(why) => Status::unavailable(why),
     }
 }
@@ -102,6 +111,13 @@ impl ExternalScaler for Service {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
         let object = request.into_inner();
+        let limit = self.scaler.settings().quotas.streams;
+        let permit = self.streams.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "over the scaler's `limits.streams` ({limit}): StreamIsActive streams open; \
+                 the ones open keep working"
+            ))
+        })?;
         // A bad trigger fails the call itself rather than the stream's first message.
         self.scaler
             .check(&object.namespace, &object.name, &object.scaler_metadata)
@@ -111,6 +127,8 @@ impl ExternalScaler for Service {
         let service = self.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
+            // Held for the stream's life.
+            let _permit = permit;
             let mut last: Option<bool> = None;
             loop {
                 if *stop.borrow() {

@@ -18,6 +18,38 @@ pub struct WorkloadLabels {
     pub metric: String,
 }
 
+impl WorkloadLabels {
+    /// The labels of a workload, each value escaped and bounded by [`label_value`].
+    pub fn new(namespace: &str, name: &str, metric: &str) -> WorkloadLabels {
+        WorkloadLabels {
+            namespace: label_value(namespace),
+            name: label_value(name),
+            metric: label_value(metric),
+        }
+    }
+}
+
+/// Longest label value exported, in characters before escaping.
+pub const MAX_LABEL_CHARS: usize = 253;
+
+/// A label value as the text exposition format requires it: backslash, double quote and newline
+/// escaped (the client library writes values as they are), other control characters dropped,
+/// and cut at [`MAX_LABEL_CHARS`]. The scaler validates names before they get here; this keeps
+/// `/metrics` well-formed whatever a label holds.
+pub fn label_value(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len().min(MAX_LABEL_CHARS));
+    for c in raw.chars().take(MAX_LABEL_CHARS) {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A decision: workload, where the answer came from (`policy`, `fallback`, `reactive`) and mode.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {

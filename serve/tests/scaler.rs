@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 
 const LOAD: f64 = 250.0;
+/// The load of the workloads here: the exporter's series carry `namespace="test"`, the namespace
+/// every test ScaledObject is in, as the scaler's default tenant rule requires.
+const LOAD_Q: &str = r#"test_load{namespace="test"}"#;
 const TARGET: f64 = 100.0;
 /// Behavior that lets any scale-up through at once, so that a test sees the policy's target
 /// rather than the default rate limit (+4 pods or +100% per 15 s).
@@ -58,11 +61,17 @@ async fn every_rpc_answers_from_real_prometheus() {
     let exporter = Exporter::start(LOAD).await;
     let prometheus = Prometheus::start(exporter.addr).await;
     prometheus.wait_for("test_load", LOAD).await;
-    let mut scaler = Scaler::start(&prometheus.url()).await;
+    // Policy files load from the operator's directory only: the adversarial corpus here.
+    let corpus = adversarial("");
+    let mut scaler =
+        Scaler::start_with_extra(&prometheus.url(), &format!("policyDir: {corpus}\n")).await;
     let want = (LOAD / TARGET).ceil();
 
     // GetMetrics: the policy's target, as float and int.
-    let m = meta("test_load", &[("readyTimeQuery", "test_ready_seconds")]);
+    let m = meta(
+        LOAD_Q,
+        &[("readyTimeQuery", r#"test_ready_seconds{namespace="test"}"#)],
+    );
     assert_eq!(scaler.desired("web", &m).await.unwrap(), want);
 
     // GetMetricSpec: a target of 1 per replica, so that the HPA lands on the value.
@@ -83,7 +92,7 @@ async fn every_rpc_answers_from_real_prometheus() {
     // IsActive: true when desired > 0; false for a workload whose load is zero and min is 0.
     let active = scaler.client.is_active(object("web", &m)).await.unwrap();
     assert!(active.into_inner().result);
-    let idle = meta("test_load * 0", &[]);
+    let idle = meta(r#"test_load{namespace="test"} * 0"#, &[]);
     assert_eq!(scaler.desired("idle", &idle).await.unwrap(), 0.0);
     let active = scaler
         .client
@@ -118,7 +127,7 @@ async fn every_rpc_answers_from_real_prometheus() {
     // Observe mode: the policy (headroom 1: twice the pods) is exported, the reactive answer
     // returned. The behavior lets any scale-up through, so that the policy's target shows as is.
     let observe = meta(
-        "test_load",
+        LOAD_Q,
         &[
             ("mode", "observe"),
             ("param.headroom", "1"),
@@ -156,10 +165,10 @@ async fn every_rpc_answers_from_real_prometheus() {
 
     // A trigger changed to a query without data answers an error, not the old target: a
     // change of configuration is no runtime fault to hold through.
-    let empty = meta("no_such_metric", &[]);
+    let empty = meta(r#"no_such_metric{namespace="test"}"#, &[]);
     let err = scaler.desired("web", &empty).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
-    assert!(err.message().contains("no data"), "{}", err.message());
+    assert!(err.message().contains("no-data"), "{}", err.message());
     let text = scaler.metrics().await;
     assert_eq!(
         sample(
@@ -175,8 +184,7 @@ async fn every_rpc_answers_from_real_prometheus() {
 
     // Changed to a policy that traps: errors too (nothing held across a change), counted by
     // kind; after 3 in a row the circuit opens.
-    let trap_path = adversarial("unreachable.wat");
-    let trap = meta("test_load", &[("policy", trap_path.as_str())]);
+    let trap = meta(LOAD_Q, &[("policy", "unreachable.wat")]);
     for i in 0..4 {
         let err = scaler.desired("web", &trap).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{i}: {err}");
@@ -217,7 +225,7 @@ async fn every_rpc_answers_from_real_prometheus() {
         ),
     ];
     for (extra, key) in cases {
-        let m = meta("test_load", extra);
+        let m = meta(LOAD_Q, extra);
         let err = scaler.desired("bad", &m).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{extra:?}: {err}");
         assert!(
@@ -250,7 +258,7 @@ async fn every_rpc_answers_from_real_prometheus() {
     // StreamIsActive pushes a change: the load drops to zero and the stream says inactive.
     let mut streaming = Scaler::start_with(&prometheus.url(), "200ms").await;
     let down = "scaleDown:\n  stabilizationWindowSeconds: 0\n";
-    let m = meta("test_load", &[("behavior", down)]);
+    let m = meta(LOAD_Q, &[("behavior", down)]);
     let mut stream = streaming
         .client
         .stream_is_active(object("pushed", &m))
@@ -275,8 +283,8 @@ async fn prometheus_stopped_mid_test_holds_then_recovers() {
     let mut prometheus = Prometheus::start(exporter.addr).await;
     prometheus.wait_for("test_load", LOAD).await;
     let mut scaler = Scaler::start(&prometheus.url()).await;
-    let held = meta("test_load", &[("behavior", ANY_UP)]);
-    let strict = meta("test_load", &[("onError", "error")]);
+    let held = meta(LOAD_Q, &[("behavior", ANY_UP)]);
+    let strict = meta(LOAD_Q, &[("onError", "error")]);
     let want = (LOAD / TARGET).ceil();
     assert_eq!(scaler.desired("web", &held).await.unwrap(), want);
     assert_eq!(scaler.desired("strict", &strict).await.unwrap(), want);
@@ -322,8 +330,8 @@ async fn prometheus_stopped_mid_test_holds_then_recovers() {
 async fn slow_prometheus_gets_the_fallback_within_the_timeout() {
     let slow = SlowPrometheus::start(LOAD).await;
     let mut scaler = Scaler::start(&format!("http://{}", slow.addr)).await;
-    let held = meta("load", &[]);
-    let strict = meta("load", &[("onError", "error")]);
+    let held = meta(r#"load{namespace="test"}"#, &[]);
+    let strict = meta(r#"load{namespace="test"}"#, &[("onError", "error")]);
     let want = (LOAD / TARGET).ceil();
     assert_eq!(scaler.desired("web", &held).await.unwrap(), want);
 
@@ -333,7 +341,7 @@ async fn slow_prometheus_gets_the_fallback_within_the_timeout() {
     assert_eq!(scaler.desired("web", &held).await.unwrap(), want);
     let err = scaler.desired("strict", &strict).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
-    assert!(err.message().contains("within"), "{}", err.message());
+    assert!(err.message().contains("timeout"), "{}", err.message());
     // Two calls, each bounded by the 400 ms timeout, well before the 5 s answer.
     assert!(
         start.elapsed() < Duration::from_secs(2),
@@ -376,11 +384,19 @@ async fn the_deploy_examples_metadata_is_accepted_as_keda_sends_it() {
     let mut deployed = deploy_metadata();
     assert!(deployed.iter().any(|(k, _)| k == "scalerAddress"));
     assert!(deployed.iter().any(|(k, v)| k == "lookback" && v == "7d"));
+    // The example's queries keep to its own namespace, as the default tenant rule requires.
+    let rules = leadtime_serve::query::QueryRules::default();
+    for (key, value) in &deployed {
+        if key.to_lowercase().ends_with("query") {
+            leadtime_serve::query::check(value, "shop", &rules)
+                .unwrap_or_else(|e| panic!("deploy/scaledobject.yaml `{key}`: {e}"));
+        }
+    }
     for (key, value) in deployed.iter_mut() {
         match key.as_str() {
-            "query" => *value = "test_load".into(),
-            "readyTimeQuery" => *value = "test_ready_seconds".into(),
-            "replicasQuery" => *value = "test_load * 0 + 3".into(),
+            "query" => *value = LOAD_Q.into(),
+            "readyTimeQuery" => *value = r#"test_ready_seconds{namespace="test"}"#.into(),
+            "replicasQuery" => *value = r#"test_load{namespace="test"} * 0 + 3"#.into(),
             _ => {}
         }
     }
@@ -414,7 +430,7 @@ async fn the_deploy_examples_metadata_is_accepted_as_keda_sends_it() {
         std::sync::Arc::new(leadtime_serve::telemetry::Telemetry::default()),
     );
     let metadata = deployed.iter().cloned().collect();
-    let answer = core.desired("shop", "llm", &metadata).await.unwrap();
+    let answer = core.desired("test", "llm", &metadata).await.unwrap();
     assert_eq!(answer.source, "reactive");
     assert!(
         answer.reason.contains("2d needed") && answer.reason.contains("of 7d lookback"),
@@ -451,7 +467,10 @@ async fn get_metric_spec_fails_fast_and_a_config_changed_to_broken_answers_an_er
             "behavior",
         ),
         (&[("behavior", "[not a map")], "behavior"),
-        (&[("query", "sum(rate(test_load[1m]")], "query"),
+        (
+            &[("query", r#"sum(rate(test_load{namespace="test"}[1m]"#)],
+            "query",
+        ),
         (
             &[("readyTimeQuery", "test_ready_seconds{")],
             "readyTimeQuery",
@@ -463,7 +482,7 @@ async fn get_metric_spec_fails_fast_and_a_config_changed_to_broken_answers_an_er
         (&[("targetPerPod", "many")], "targetPerPod"),
     ];
     for (extra, key) in cases {
-        let m = meta("test_load", extra);
+        let m = meta(LOAD_Q, extra);
         let err = scaler.spec("bad", &m).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{extra:?}: {err}");
         assert!(
@@ -475,15 +494,15 @@ async fn get_metric_spec_fails_fast_and_a_config_changed_to_broken_answers_an_er
 
     // A working trigger edited into a PromQL syntax error: InvalidArgument at once, from
     // GetMetrics too, never the target held from before.
-    let good = meta("test_load", &[]);
+    let good = meta(LOAD_Q, &[]);
     let want = (LOAD / TARGET).ceil();
     assert_eq!(scaler.desired("web", &good).await.unwrap(), want);
-    let broken = meta("test_load)", &[]);
+    let broken = meta(r#"test_load{namespace="test"})"#, &[]);
     let err = scaler.desired("web", &broken).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
     assert!(err.message().contains("`query`"), "{}", err.message());
     // A param the policy refuses, edited in: the same.
-    let refused = meta("test_load", &[("param.headroom", "-1")]);
+    let refused = meta(LOAD_Q, &[("param.headroom", "-1")]);
     let err = scaler.desired("web", &refused).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
     // Back to the working config: answers again.
@@ -504,7 +523,7 @@ async fn a_restarted_scaler_refills_its_history_with_one_backfill() {
     // Four hours at one second: 14,400 points, over Prometheus' 11,000 per query, so the
     // backfill takes two range queries.
     let m = meta(
-        "test_load",
+        LOAD_Q,
         &[("lookback", "4h"), ("step", "1s"), ("behavior", ANY_UP)],
     );
     let want = (LOAD / TARGET).ceil();
@@ -556,9 +575,9 @@ async fn two_triggers_keep_apart_and_idle_workloads_are_dropped_with_their_serie
     let mut scaler = Scaler::start_config(&prometheus.url(), "60s", "5s").await;
 
     // Two leadtime triggers of one ScaledObject, told apart by metric name and query.
-    let a = meta("test_load", &[("metricName", "a"), ("behavior", ANY_UP)]);
+    let a = meta(LOAD_Q, &[("metricName", "a"), ("behavior", ANY_UP)]);
     let b = meta(
-        "test_load * 2",
+        r#"test_load{namespace="test"} * 2"#,
         &[("metricName", "b"), ("behavior", ANY_UP)],
     );
     assert_eq!(scaler.desired("shop", &a).await.unwrap(), 3.0);
@@ -605,14 +624,20 @@ async fn is_active_says_whether_the_policy_wants_pods_before_rate_limits() {
     // At zero replicas, a Percent-only scale-up rule allows 100% of 0 = 0 more pods.
     let percent = "scaleUp:\n  stabilizationWindowSeconds: 0\n  policies:\n  - type: Percent\n    value: 100\n    periodSeconds: 15\n";
     let m = meta(
-        "test_load",
-        &[("replicasQuery", "test_load * 0"), ("behavior", percent)],
+        LOAD_Q,
+        &[
+            ("replicasQuery", r#"test_load{namespace="test"} * 0"#),
+            ("behavior", percent),
+        ],
     );
     assert_eq!(scaler.desired("cold", &m).await.unwrap(), 0.0);
     // ... yet the policy wants 3 pods: KEDA must activate the workload.
     assert!(scaler.active("cold", &m).await);
     // No load at all: inactive.
-    let idle = meta("test_load * 0", &[("behavior", percent)]);
+    let idle = meta(
+        r#"test_load{namespace="test"} * 0"#,
+        &[("behavior", percent)],
+    );
     assert!(!scaler.active("idle", &idle).await);
     scaler.shutdown().await;
 }
@@ -682,7 +707,7 @@ async fn sigterm_ends_open_streams_and_exits_0_within_5_s() {
     .unwrap();
     // An `external-push` trigger: the stream stays open as long as KEDA runs.
     let mut stream = client
-        .stream_is_active(object("pushed", &meta("test_load", &[])))
+        .stream_is_active(object("pushed", &meta(LOAD_Q, &[])))
         .await
         .unwrap()
         .into_inner();

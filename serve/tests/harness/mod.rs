@@ -55,7 +55,8 @@ where
     addr
 }
 
-/// A test exporter: `/metrics` serves `test_load <load>` and two pods' ready seconds.
+/// A test exporter: `/metrics` serves `test_load <load>` and two pods' ready seconds in
+/// namespace `test`, and another tenant's secret (`secret_revenue`, namespace `bank`).
 pub struct Exporter {
     /// Where Prometheus scrapes it.
     pub addr: SocketAddr,
@@ -71,9 +72,12 @@ impl Exporter {
             let load = f64::from_bits(l.load(Ordering::SeqCst));
             Box::pin(async move {
                 format!(
-                    "# TYPE test_load gauge\ntest_load {load}\n\
+                    "# TYPE test_load gauge\ntest_load{{namespace=\"test\"}} {load}\n\
                      # TYPE test_ready_seconds gauge\n\
-                     test_ready_seconds{{pod=\"a\"}} 30\ntest_ready_seconds{{pod=\"b\"}} 50\n"
+                     test_ready_seconds{{namespace=\"test\",pod=\"a\"}} 30\n\
+                     test_ready_seconds{{namespace=\"test\",pod=\"b\"}} 50\n\
+                     # TYPE secret_revenue gauge\n\
+                     secret_revenue{{namespace=\"bank\",account=\"acme\"}} 1234567.891\n"
                 )
             })
         })
@@ -268,7 +272,17 @@ impl Scaler {
     /// Starts the scaler with StreamIsActive re-checking every `stream_interval` and workloads
     /// dropped after `idle_after` unpolled.
     pub async fn start_config(prometheus: &str, stream_interval: &str, idle_after: &str) -> Scaler {
-        let config = Config::parse(&config_text(prometheus, stream_interval, idle_after)).unwrap();
+        Scaler::start_text(&config_text(prometheus, stream_interval, idle_after)).await
+    }
+
+    /// Starts the scaler with the test config for `prometheus` plus `extra` YAML sections.
+    pub async fn start_with_extra(prometheus: &str, extra: &str) -> Scaler {
+        Scaler::start_text(&format!("{}{extra}", config_text(prometheus, "60s", "15m"))).await
+    }
+
+    /// Starts the scaler with the config `text`.
+    pub async fn start_text(text: &str) -> Scaler {
+        let config = Config::parse(text).unwrap();
         let server = Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -395,9 +409,14 @@ pub fn counter(text: &str, name: &str) -> f64 {
 
 /// A ScaledObjectRef in namespace `test`.
 pub fn object(name: &str, metadata: &[(&str, &str)]) -> ScaledObjectRef {
+    object_in("test", name, metadata)
+}
+
+/// A ScaledObjectRef in `namespace`.
+pub fn object_in(namespace: &str, name: &str, metadata: &[(&str, &str)]) -> ScaledObjectRef {
     ScaledObjectRef {
         name: name.to_string(),
-        namespace: "test".to_string(),
+        namespace: namespace.to_string(),
         scaler_metadata: metadata
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
