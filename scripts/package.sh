@@ -8,6 +8,14 @@
 # of git) and its build script embeds those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The engine is what an embedder pays for: with its default features its dependency tree has
+# none of the backtest's or the scaler's crates.
+heavy=$(cargo tree -q -p leadtime -e normal --prefix none | grep -oE '^(csv|chrono|humantime|rand[a-z_]*|tokio|tonic|hyper) ' | sort -u || true)
+if [ -n "$heavy" ]; then
+    echo "leadtime (engine) depends on: $heavy" >&2
+    exit 1
+fi
 out_dir=$(cargo build -q -p leadtime-builtin --message-format=json | python3 -c '
 import json, sys
 for line in sys.stdin:

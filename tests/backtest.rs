@@ -6,6 +6,8 @@ use leadtime::{Engine, Limits, Request};
 use leadtime_backtest::{
     self as backtest, simulate, simulate_oracle, Columns, Config, Job, ReadyTimes, Trace,
 };
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 
 const MIN: i64 = 60_000;
@@ -14,15 +16,10 @@ fn no_progress(_: u64) {}
 
 /// A daily-ish wave with steps, at one-minute points, from a seed.
 fn wave(points: usize, seed: u64) -> Trace {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let values = (0..points)
         .map(|i| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let noise = (x >> 33) as f64 / (1u64 << 31) as f64;
+            let noise: f64 = rng.random();
             let phase = i as f64 / 240.0 * std::f64::consts::TAU;
             let step = if (i / 97) % 3 == 0 { 30.0 } else { 0.0 };
             (100.0 + 70.0 * phase.sin() + step + 20.0 * noise).max(0.0)

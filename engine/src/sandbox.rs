@@ -91,7 +91,7 @@ impl Limits {
 
     options! {
         /// CPU bound per call (and per instantiation), in wasmtime fuel (about one unit per wasm
-        /// instruction). The default, 400 million, is roughly 100 ms of work.
+        /// instruction). Default 400 million (docs/performance.md relates fuel to time).
         fuel_per_call, get_fuel_per_call: u64;
         /// Linear memory cap per policy instance, in bytes. Default 64 MiB.
         memory_bytes, get_memory_bytes: usize;
@@ -263,7 +263,7 @@ fn pool_config(limits: &Limits, modes: &Modes) -> PoolingAllocationConfig {
 /// Memory of a pool slot kept resident between instances (with the kernel's page map): at most
 /// this much of what the last instance touched is reset in place rather than released, so the
 /// next instance does not fault it in again. A slot costs up to this much RAM while idle. 4 MiB:
-/// the built-in policies touch 1 to 3 MiB.
+/// above what the built-in policies touch (docs/performance.md, `leadtime bench`'s memory).
 pub const POOL_KEEP_RESIDENT_BYTES: usize = 4 << 20;
 
 /// The largest a wasm32 linear memory can be (4 GiB), or the address space if smaller.

@@ -4,6 +4,7 @@
 use crate::failure::Failure;
 use crate::input;
 use leadtime::{Engine, Limits, Metric, Replicas, Request, Source};
+use leadtime_wire::stats;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ pub struct Args {
     policy: String,
     /// History in each request, at 1-minute steps (a daily wave), e.g. `1h`, `1d`, `7d`.
     #[arg(long, default_value = "1d")]
-    window: humantime::Duration,
+    window: String,
     /// Calls to time (after one untimed warm-up call).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     calls: u32,
@@ -87,19 +88,22 @@ impl Drop for PrivateDir {
 }
 
 /// One-minute points in `window`, at most [`MAX_WINDOW_POINTS`].
-fn window_points(window: &humantime::Duration) -> Result<usize, Failure> {
-    let points = window.as_secs() / 60;
-    if points == 0 {
+fn window_points(window: &str) -> Result<usize, Failure> {
+    let seconds = leadtime_backtest::parse_seconds(window)
+        .map_err(|e| Failure::new("bad-request", format!("--window: {e}")))?;
+    // Compared as a float: a huge duration must not wrap or saturate into a small count.
+    let points = (seconds / 60.0).floor();
+    if points < 1.0 {
         return Err(Failure::new(
             "bad-request",
             format!("--window {window} is under one 1-minute step"),
         ));
     }
-    if points > MAX_WINDOW_POINTS as u64 {
+    if points > MAX_WINDOW_POINTS as f64 {
         return Err(Failure::new(
             "bad-request",
             format!(
-                "--window {window} is {points} one-minute points, over the {MAX_WINDOW_POINTS} \
+                "--window {window} is {points:.0} one-minute points, over the {MAX_WINDOW_POINTS} \
                  a request may carry here (about {} days)",
                 MAX_WINDOW_POINTS / 1440
             ),
@@ -114,10 +118,6 @@ const MAX_WINDOW_POINTS: usize = 366 * 1440;
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} us", d.as_secs_f64() * 1e6)
 }
 
 /// Runs the command.
@@ -159,10 +159,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         times.push(started.elapsed());
         fuel.push(decision.fuel);
     }
-    times.sort();
-    fuel.sort();
-    // Nearest-rank percentiles: with few calls p99 is the slowest, never an interpolation.
-    let pct = |n: usize, p: f64| ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+    // The backtest's definition of a percentile (linear interpolation), so both report alike.
+    let mut micros: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1e6).collect();
+    let mut fuel: Vec<f64> = fuel.iter().map(|&f| f as f64).collect();
+    let quantile = |v: &mut Vec<f64>, q| stats::quantile(v, q).expect("at least one call");
     let memory = policy.memory_bytes().unwrap_or(0);
 
     println!("policy          {}", args.policy);
@@ -172,12 +172,12 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     );
     println!("load cold       {} (compile and instantiate)", ms(cold));
     println!("load cached     {} (from the disk cache)", ms(cached));
-    println!("call p50        {}", us(times[pct(times.len(), 0.5)]));
-    println!("call p99        {}", us(times[pct(times.len(), 0.99)]));
+    println!("call p50        {:.1} us", quantile(&mut micros, 0.5));
+    println!("call p99        {:.1} us", quantile(&mut micros, 0.99));
     println!(
-        "fuel per call   {} (p50), {} (max)",
-        fuel[pct(fuel.len(), 0.5)],
-        fuel[fuel.len() - 1]
+        "fuel per call   {:.0} (p50), {:.0} (max)",
+        quantile(&mut fuel, 0.5),
+        quantile(&mut fuel, 1.0)
     );
     println!(
         "memory          {:.2} MiB per instance ({memory} bytes of linear memory)",

@@ -184,9 +184,12 @@ pub fn detect_near_calendar(x: &[f64], max_lag: usize, calendar: &[usize]) -> Op
     let mut valley = acf[1];
     for k in 2..=max_lag {
         valley = valley.min(acf[k]);
+        // The last lag searched counts while the autocorrelation still rises into it: with
+        // exactly two cycles of history (a week's period in two weeks) noise can put the top of
+        // the peak a few points past the edge, and the shorter period would win by default.
         if k >= MIN_LAG
             && acf[k] > acf[k - 1]
-            && acf[k] >= acf[k + 1]
+            && (k == max_lag || acf[k] >= acf[k + 1])
             && acf[k] >= MIN_CONFIDENCE
             && acf[k] - valley >= MIN_PROMINENCE
         {

@@ -53,26 +53,30 @@ fn daily_sine_with_noise_period_within_2_percent_and_small_error() {
 
 #[test]
 fn weekly_plus_daily_finds_the_week_with_two_weeks_of_history() {
-    let mut noise = Noise::new(7);
-    // Weekends (days 5 and 6 of each week) carry a third of the weekday load.
-    let x: Vec<f64> = (0..14 * DAY)
-        .map(|i| {
-            let day = i / DAY % 7;
-            let scale = if day >= 5 { 0.33 } else { 1.0 };
-            scale * (100.0 + 60.0 * (std::f64::consts::TAU * i as f64 / DAY as f64).sin())
-                + 3.0 * noise.normal()
-        })
-        .collect();
-    let p = detect(&clean(&x).unwrap().values, 7 * DAY).expect("a period");
-    let err = (p.refined - 7.0 * DAY as f64).abs() / (7.0 * DAY as f64);
-    assert!(err < 0.02, "period {} points", p.refined);
-    // With one week of history only the day can be learned.
-    let p = detect(&clean(&x[..7 * DAY]).unwrap().values, 7 * DAY).expect("a period");
-    assert!(
-        (p.refined - DAY as f64).abs() < 0.02 * DAY as f64,
-        "{}",
-        p.refined
-    );
+    // Many seeds: with exactly two weeks the week's peak sits at the edge of the lags searched,
+    // where noise once tipped the choice to the day.
+    for seed in 0..12 {
+        let mut noise = Noise::new(seed);
+        // Weekends (days 5 and 6 of each week) carry a third of the weekday load.
+        let x: Vec<f64> = (0..14 * DAY)
+            .map(|i| {
+                let day = i / DAY % 7;
+                let scale = if day >= 5 { 0.33 } else { 1.0 };
+                scale * (100.0 + 60.0 * (std::f64::consts::TAU * i as f64 / DAY as f64).sin())
+                    + 3.0 * noise.normal()
+            })
+            .collect();
+        let p = detect(&clean(&x).unwrap().values, 7 * DAY).expect("a period");
+        let err = (p.refined - 7.0 * DAY as f64).abs() / (7.0 * DAY as f64);
+        assert!(err < 0.02, "seed {seed}: period {} points", p.refined);
+        // With one week of history only the day can be learned.
+        let p = detect(&clean(&x[..7 * DAY]).unwrap().values, 7 * DAY).expect("a period");
+        assert!(
+            (p.refined - DAY as f64).abs() < 0.02 * DAY as f64,
+            "seed {seed}: {}",
+            p.refined
+        );
+    }
 }
 
 #[test]

@@ -2,31 +2,27 @@
 #![allow(dead_code)]
 
 use leadtime_guest::{Metric, Replicas, Request, Workload};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 
-/// A small seeded generator (SplitMix64) so every case is reproducible.
-pub struct Noise(u64);
+/// Seeded noise from the project's one generator (ChaCha8), so every case is reproducible.
+pub struct Noise(ChaCha8Rng);
 
 impl Noise {
     /// A generator from `seed`.
     pub fn new(seed: u64) -> Noise {
-        Noise(seed)
+        Noise(ChaCha8Rng::seed_from_u64(seed))
     }
 
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.0.random()
     }
 
-    /// Standard normal (Box–Muller).
+    /// Standard normal.
     pub fn normal(&mut self) -> f64 {
-        let u = self.uniform().max(1e-300);
-        let v = self.uniform();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        self.0.sample(StandardNormal)
     }
 }
 
