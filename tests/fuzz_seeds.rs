@@ -105,6 +105,21 @@ fn trace_seeds_and_their_prefixes_parse_or_fail_cleanly() {
         std::fs::read_to_string(fixture("../fuzz/seeds/parse_trace/far_future.csv")).unwrap();
     let err = leadtime_backtest::Trace::parse(&text, "t", &columns).unwrap_err();
     assert!(err.to_string().contains("points a trace may have"), "{err}");
+    // Resampled too: the buckets were allocated by the time span (an abort on 10^13 of them).
+    let resample = leadtime_backtest::Resample::parse("1m").unwrap();
+    let err = leadtime_backtest::Trace::parse_resampled(&text, "t", &columns, Some(resample))
+        .unwrap_err();
+    assert!(err.to_string().contains("points a trace may have"), "{err}");
+    // Four rows 35 years apart: under the points cap, but a decision per step of the gap.
+    let text =
+        std::fs::read_to_string(fixture("../fuzz/seeds/parse_trace/sparse_far.csv")).unwrap();
+    let err = leadtime_backtest::Trace::parse(&text, "t", &columns).unwrap_err();
+    assert!(err.to_string().starts_with("t:5: its 4 rows span"), "{err}");
+    assert!(err.to_string().contains("per row"), "{err}");
+    let text =
+        std::fs::read_to_string(fixture("../fuzz/seeds/parse_trace/huge_values.csv")).unwrap();
+    let err = leadtime_backtest::Trace::parse(&text, "t", &columns).unwrap_err();
+    assert!(err.to_string().starts_with("t:2: value `1e308`"), "{err}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! on the same engine still answers afterwards.
 
 use leadtime::Source;
-use leadtime::{Engine, ErrorKind, Limits, Param, Params, Policy};
+use leadtime::{Engine, ErrorKind, Limits, Modes, Param, Params, Policy};
 use leadtime_tests::{replicas, request};
 
 /// The test policy that panics (see tests/policies/panics/src/lib.rs).
@@ -256,6 +256,89 @@ fn huge_data_segments_end_in_their_typed_errors() {
             ),
         }
         assert_good_policy_still_answers(&engine);
+    }
+}
+
+/// A policy whose `decide` grows its table (declared `table`) by `delta` elements, again and again
+/// if `again`, and traps when growth is refused quietly (-1): a refusal by the sandbox must be the
+/// typed error, never a trap or a loop.
+fn table_grower(table: &str, delta: u32, again: bool) -> String {
+    let grow = format!(
+        "(if (i32.eq (table.grow $t (ref.null func) (i32.const {delta})) (i32.const -1)) \
+         (then unreachable))"
+    );
+    let body = if again {
+        format!("(loop $l {grow} (br $l))")
+    } else {
+        grow
+    };
+    format!(
+        r#"(module
+  (memory (export "memory") 2)
+  (func (export "leadtime_abi_version") (result i32) i32.const 1)
+  (func (export "leadtime_alloc") (param i32) (result i32) i32.const 65536)
+  (table $t {table})
+  (func (export "leadtime_decide") (param i32 i32) (result i64) {body} i64.const 0))"#
+    )
+}
+
+#[test]
+fn table_growth_past_the_cap_is_out_of_memory_whatever_the_delta_or_fuel() {
+    // Before: wasmtime charged a fuel unit per element asked before trying, so a delta over the
+    // fuel left (here 4 billion, or 2 million on a budget of one million) ended as out-of-fuel.
+    let req = request(&[1.0], 1.0, replicas(2, 1, 10));
+    for pooled in [false, true] {
+        for fuel in [Limits::default().get_fuel_per_call(), 1_000_000] {
+            let mut limits = Limits::new();
+            limits.table_elements(1_000).fuel_per_call(fuel);
+            let engine = Engine::builder()
+                .limits(&limits)
+                .modes(Modes::new().fresh_instance_per_call(pooled))
+                .build()
+                .unwrap();
+            for (table, delta, again) in [
+                ("1 funcref", 1, true),
+                ("1 funcref", 1_000, false),
+                ("1 funcref", 2_000_000, false),
+                ("1 funcref", 1 << 31, false),
+                ("1 funcref", u32::MAX, false),
+                // A declared maximum above the cap: the cap still wins.
+                ("1 2000000 funcref", 1_500_000, false),
+                ("1 2000000 funcref", u32::MAX, false),
+            ] {
+                let what = format!(
+                    "pooled {pooled}, fuel {fuel}, table ({table}), grown by {delta}{}",
+                    if again { " again and again" } else { "" }
+                );
+                let wat = table_grower(table, delta, again);
+                let err = engine
+                    .load(Source::bytes(what.as_str(), wat.as_bytes()), Params::new())
+                    .and_then(|mut p| p.decide(&req))
+                    .err()
+                    .unwrap_or_else(|| panic!("{what}: answered"));
+                assert!(
+                    matches!(
+                        err,
+                        leadtime::Error::OutOfMemory { what: "table", cap: 1_000, desired }
+                            if desired > 1_000
+                    ),
+                    "{what}: {err}"
+                );
+            }
+            // Growth within the cap still works, and costs no fuel per element.
+            let mut ok = engine
+                .load(
+                    Source::bytes("within", table_grower("1 funcref", 999, false).as_bytes()),
+                    Params::new(),
+                )
+                .unwrap();
+            assert_eq!(
+                ok.decide(&req).unwrap_err().kind(),
+                ErrorKind::BadResponse,
+                "grown within the cap, it answers (an empty response)"
+            );
+            assert_good_policy_still_answers(&engine);
+        }
     }
 }
 

@@ -22,7 +22,10 @@ mod trace;
 pub use compare::{matched, Matched};
 pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
-pub use trace::{parse_time, Aggregate, Columns, Resample, Trace, TraceError, MAX_TRACE_POINTS};
+pub use trace::{
+    parse_time, Aggregate, Columns, Resample, Trace, TraceError, MAX_STEPS_PER_ROW,
+    MAX_TRACE_POINTS, MAX_TRACE_VALUE, SPARSE_TRACE_STEPS,
+};
 
 use leadtime::behavior::{Behavior, Controller};
 use leadtime::Source;

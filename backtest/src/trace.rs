@@ -2,8 +2,9 @@
 //!
 //! Times may be `YYYY-MM-DD HH:MM:SS` (UTC), RFC 3339, or Unix seconds. The step is the most
 //! common difference between consecutive times; every time must sit on that grid (to within a
-//! tenth of a step). Times going backwards, two rows for one time, and values that are not finite
-//! non-negative numbers are errors naming the line. Grid points with no row (gaps) are kept as
+//! tenth of a step). Times going backwards, two rows for one time, values that are not finite
+//! non-negative numbers (at most [`MAX_TRACE_VALUE`]), and rows so far apart that the grid would
+//! be mostly gap ([`MAX_STEPS_PER_ROW`]) are errors naming the line. Grid points with no row (gaps) are kept as
 //! missing (NaN): requests carry them as missing values, and the demand holds the last known
 //! value through them (see docs/backtest.md).
 
@@ -13,6 +14,18 @@ use std::path::Path;
 /// Most grid points a trace may have (8 bytes of memory each, and more per decision): a
 /// handful of rows whose times lie years apart would otherwise size memory by the time span.
 pub const MAX_TRACE_POINTS: u64 = 20_000_000;
+
+/// Grid steps a trace may span per row it has, past [`SPARSE_TRACE_STEPS`]: the backtest makes a
+/// decision at every step, gaps included, so four rows years apart would otherwise cost millions
+/// of decisions (hours) for four numbers.
+pub const MAX_STEPS_PER_ROW: u64 = 100;
+
+/// Grid steps any trace may span, however few its rows (100,000 decisions take seconds).
+pub const SPARSE_TRACE_STEPS: u64 = 100_000;
+
+/// Largest value a trace may hold: the sum of [`MAX_TRACE_POINTS`] of them stays finite, so
+/// totals and percentages of demand are numbers, not infinity or NaN.
+pub const MAX_TRACE_VALUE: f64 = 1e300;
 
 /// Why a trace could not be read: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -266,6 +279,14 @@ impl Trace {
                     format!("value `{v}` must be a finite number, 0 or more"),
                 ));
             }
+            if value > MAX_TRACE_VALUE {
+                return Err(line_err(
+                    line,
+                    format!(
+                        "value `{v}` is over the largest a trace may hold, {MAX_TRACE_VALUE:e}"
+                    ),
+                ));
+            }
             if let Some(&(prev_line, prev_t, _)) = points.last() {
                 // Resampled, a repeated time is one more row of its bucket.
                 if t_ms == prev_t && resample.is_none() {
@@ -289,7 +310,7 @@ impl Trace {
             points.push((line, t_ms, value));
         }
         if let Some(r) = resample {
-            return Ok(bucket(source, &points, r));
+            return bucket(source, &points, r);
         }
         if points.len() < 2 {
             return Err(file_err(format!(
@@ -303,15 +324,7 @@ impl Trace {
         // In i128: times parsed from huge numbers of seconds saturate at the ends of i64.
         let span = i128::from(last) - i128::from(start_ms);
         let slots = (span + i128::from(step_ms / 2)) / i128::from(step_ms) + 1;
-        if slots > i128::from(MAX_TRACE_POINTS) {
-            return Err(file_err(format!(
-                "its {} rows span {slots} steps of {}s, over the {MAX_TRACE_POINTS} points a \
-                 trace may have",
-                points.len(),
-                step_ms as f64 / 1000.0
-            )));
-        }
-        let slots = slots as usize;
+        let slots = check_span(source, &points, slots, step_ms)?;
         let mut values = vec![f64::NAN; slots];
         let mut slot_line = vec![0u64; slots];
         for &(line, t, v) in &points {
@@ -394,12 +407,61 @@ impl Trace {
     }
 }
 
+/// The grid steps `points` (sorted by time, at least one) span, `slots`, as a length; refused
+/// past [`MAX_TRACE_POINTS`], or past [`MAX_STEPS_PER_ROW`] per row (and
+/// [`SPARSE_TRACE_STEPS`]), naming the line after the widest gap.
+fn check_span(
+    source: &str,
+    points: &[(u64, i64, f64)],
+    slots: i128,
+    step_ms: i64,
+) -> Result<usize, TraceError> {
+    let rows = points.len() as i128;
+    let sparse_cap = (rows * i128::from(MAX_STEPS_PER_ROW)).max(i128::from(SPARSE_TRACE_STEPS));
+    let step = step_ms as f64 / 1000.0;
+    if slots > i128::from(MAX_TRACE_POINTS) || slots > sparse_cap {
+        let widest = points
+            .windows(2)
+            .max_by_key(|w| i128::from(w[1].1) - i128::from(w[0].1));
+        let why = if slots > i128::from(MAX_TRACE_POINTS) {
+            format!("over the {MAX_TRACE_POINTS} points a trace may have")
+        } else {
+            format!(
+                "over the {MAX_STEPS_PER_ROW} per row a trace may span (at least \
+                 {SPARSE_TRACE_STEPS}): every step of a gap is a decision"
+            )
+        };
+        let message = format!("its {rows} rows span {slots} steps of {step}s, {why}");
+        return Err(match widest {
+            Some(w) => TraceError::Line {
+                source_name: source.to_string(),
+                line: w[1].0,
+                message: format!(
+                    "{message}; this row is {}s after line {}",
+                    (i128::from(w[1].1) - i128::from(w[0].1)) as f64 / 1000.0,
+                    w[0].0
+                ),
+            },
+            None => TraceError::File {
+                source_name: source.to_string(),
+                message,
+            },
+        });
+    }
+    Ok(slots as usize)
+}
+
 /// The rows of `points` (sorted by time) in buckets of `r.step_ms`.
-fn bucket(source: &str, points: &[(u64, i64, f64)], r: Resample) -> Trace {
+fn bucket(source: &str, points: &[(u64, i64, f64)], r: Resample) -> Result<Trace, TraceError> {
     let step = r.step_ms;
     let start = points[0].1.div_euclid(step) * step;
     let last = points[points.len() - 1].1;
-    let slots = ((last - start) / step + 1) as usize;
+    let slots = check_span(
+        source,
+        points,
+        (i128::from(last) - i128::from(start)) / i128::from(step) + 1,
+        step,
+    )?;
     let mut sum = vec![0.0f64; slots];
     let mut max = vec![f64::NEG_INFINITY; slots];
     let mut count = vec![0u32; slots];
@@ -417,7 +479,7 @@ fn bucket(source: &str, points: &[(u64, i64, f64)], r: Resample) -> Trace {
             (_, Aggregate::Sum) => sum[i],
         })
         .collect();
-    Trace::from_values(source, start, step, values)
+    Ok(Trace::from_values(source, start, step, values))
 }
 
 /// Parses a time: Unix seconds, `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339; Unix milliseconds.

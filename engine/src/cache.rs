@@ -179,3 +179,159 @@ fn create_private(dir: &Path) -> std::io::Result<()> {
     }
     builder.create(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir()
+                .join(format!("leadtime-disk-cache-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+
+        fn names(&self) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn refusal(dir: &Path) -> String {
+        match DiskCache::open(dir.to_path_buf()) {
+            Err(Error::UntrustedCache { path, reason }) => {
+                assert_eq!(path, dir);
+                reason
+            }
+            other => panic!("{}: {other:?}", dir.display()),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dir_others_can_write_to_is_refused_as_untrusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("mode");
+        DiskCache::open(dir.0.clone()).unwrap();
+        let mode = std::fs::metadata(&dir.0).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "created 0700");
+        for (mode, shown) in [(0o777, "777"), (0o770, "770"), (0o702, "702")] {
+            std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(mode)).unwrap();
+            let reason = refusal(&dir.0);
+            assert!(reason.contains("writable by group or others"), "{reason}");
+            assert!(reason.contains(&format!("mode {shown}")), "{reason}");
+            // The engine refuses it as a whole, with the same typed error.
+            let err = crate::Engine::builder().cache_dir(&dir.0).build().err();
+            assert!(matches!(err, Some(Error::UntrustedCache { .. })), "{err:?}");
+        }
+        // Readable by others, writable only by this user: trusted.
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        DiskCache::open(dir.0.clone()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dir_another_user_owns_is_refused_as_untrusted() {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: only root can give a directory to another user");
+            return;
+        }
+        let dir = TempDir::new("owner");
+        DiskCache::open(dir.0.clone()).unwrap();
+        // `nobody` on most systems; any uid other than root's will do.
+        std::os::unix::fs::chown(&dir.0, Some(65534), None).unwrap();
+        let reason = refusal(&dir.0);
+        assert!(reason.contains("owned by uid 65534"), "{reason}");
+    }
+
+    #[test]
+    fn a_file_in_place_of_the_dir_is_refused_as_untrusted() {
+        let dir = TempDir::new("file");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let file = dir.0.join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let reason = refusal(&file);
+        assert!(reason.contains("cannot create it"), "{reason}");
+    }
+
+    /// Writes `len` bytes to `name` in `dir`, last modified `age` ago.
+    fn file(dir: &Path, name: &str, len: usize, age: Duration) {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        let file = std::fs::File::options().append(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn pruning_removes_the_old_then_the_least_recently_used_past_the_size() {
+        let dir = TempDir::new("prune");
+        let cache = DiskCache::open(dir.0.clone()).unwrap();
+        let hour = Duration::from_secs(3600);
+        let day = 24 * hour;
+        file(&dir.0, "a-too-old.cwasm", 1000, 31 * day);
+        file(&dir.0, "b-newest.cwasm", 1000, hour);
+        file(&dir.0, "c-older.cwasm", 1000, 2 * hour);
+        file(&dir.0, "d-oldest-kept.cwasm", 1000, 3 * hour);
+        // Not the cache's: never touched, however old.
+        file(&dir.0, "notes.txt", 1000, 400 * day);
+        // A crashed writer's temp file, and one a writer is still writing.
+        file(&dir.0, ".e.cwasm.1.2.tmp", 1000, 2 * hour);
+        file(&dir.0, ".f.cwasm.3.4.tmp", 1000, Duration::ZERO);
+
+        cache.prune(2500, 30 * day);
+        assert_eq!(
+            dir.names(),
+            [
+                ".f.cwasm.3.4.tmp",
+                "b-newest.cwasm",
+                "c-older.cwasm",
+                "notes.txt"
+            ],
+            "the file over the age went, then the oldest until at most 2500 bytes remain"
+        );
+        // Within both bounds: nothing goes.
+        cache.prune(2000, 30 * day);
+        assert_eq!(dir.names().len(), 4);
+        // A tighter age bound: only the newest stays.
+        cache.prune(u64::MAX, Duration::from_secs(90 * 60));
+        assert_eq!(
+            dir.names(),
+            [".f.cwasm.3.4.tmp", "b-newest.cwasm", "notes.txt"]
+        );
+        // No room at all: every compiled module goes.
+        cache.prune(0, 30 * day);
+        assert_eq!(dir.names(), [".f.cwasm.3.4.tmp", "notes.txt"]);
+    }
+
+    #[test]
+    fn storing_prunes_with_the_default_bounds() {
+        let dir = TempDir::new("store");
+        let cache = DiskCache::open(dir.0.clone()).unwrap();
+        file(
+            &dir.0,
+            "stale.cwasm",
+            10,
+            DISK_CACHE_MAX_AGE + Duration::from_secs(60),
+        );
+        let engine = wasmtime::Engine::default();
+        let module = Module::new(&engine, "(module)").unwrap();
+        cache.store("new.cwasm", &module);
+        assert_eq!(dir.names(), ["new.cwasm"]);
+        assert!(cache.load(&engine, "new.cwasm").is_some());
+    }
+}

@@ -6,8 +6,8 @@ use crate::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{
-    Caller, Config, Enabled, InstanceAllocationStrategy, Linker, PoolConcurrencyLimitError,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    Caller, Config, Enabled, InstanceAllocationStrategy, Linker, OperatorCost,
+    PoolConcurrencyLimitError, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 /// Every bound a policy is loaded and runs under, each a named option with a safe default, set
@@ -200,7 +200,8 @@ pub(crate) fn wasmtime_config(limits: &Limits, modes: &Modes) -> Config {
         .max_wasm_stack(limits.stack_bytes)
         // Determinism: the same request gives the same bits whatever the CPU.
         .cranelift_nan_canonicalization(modes.canonical_nans)
-        .relaxed_simd_deterministic(true);
+        .relaxed_simd_deterministic(true)
+        .operator_cost(operator_cost());
     if modes.pooled() {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(
             limits, modes,
@@ -216,6 +217,18 @@ pub(crate) fn wasmtime_config(limits: &Limits, modes: &Modes) -> Config {
         }
     }
     config
+}
+
+/// wasmtime's fuel costs, but for `table.grow`: wasmtime charges a fuel unit per element asked
+/// for, before the growth is tried, so a `table.grow` of 4 billion elements would end the call as
+/// `out-of-fuel` without the limiter ever hearing of it, where growing memory past its cap (no
+/// charge per page) is `out-of-memory`. Here, as for memory, the limiter refuses growth past
+/// `Limits::table_elements`, so growth that succeeds costs at most that many element writes per
+/// instance, and growth refused is the typed `out-of-memory` whatever its size.
+fn operator_cost() -> OperatorCost {
+    let mut cost = OperatorCost::new();
+    cost.variable.table_grow_per_element = 0;
+    cost
 }
 
 /// The pool: a slot per instance, each sized by the limits, so the pool refuses nothing the

@@ -110,16 +110,12 @@ fn read_bounded(path: &Path, cap: usize) -> Result<Vec<u8>> {
             "not a regular file",
         ))
     };
-    // Checked before opening, since opening a FIFO waits for a writer; checked again on the
-    // open file, which is what is read.
+    // Checked before opening, so that a device is not even opened; but the path may change in
+    // between, so what counts is the open file, opened without waiting (see `open_regular`).
     if !std::fs::metadata(path).map_err(io)?.is_file() {
         return Err(not_regular());
     }
-    let file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
+    let (file, meta) = open_regular(path).map_err(io)?;
     if meta.len() > cap as u64 {
         return Err(Error::ModuleTooLarge {
             size: meta.len(),
@@ -131,6 +127,29 @@ fn read_bounded(path: &Path, cap: usize) -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .map_err(io)?;
     Ok(bytes)
+}
+
+/// Opens `path` and checks, on the open file, that it is a regular file (`InvalidInput`
+/// otherwise). On Unix it is opened non-blocking: opening a FIFO for reading would otherwise wait
+/// for a writer, forever, if one was put at the path after it was checked. A regular file reads
+/// the same either way.
+fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok((file, meta))
 }
 
 #[cfg(test)]
@@ -173,5 +192,38 @@ mod tests {
                 err.report()
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_on_the_open_file_without_waiting_for_a_writer() {
+        // What `read_bounded` meets when a FIFO replaces the file between its check of the path
+        // and its open: the open itself must neither wait nor accept it.
+        let dir = std::env::temp_dir().join(format!("leadtime-source-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("policy.wasm");
+        let _ = std::fs::remove_file(&fifo);
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let opener = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(open_regular(&opener).map(|_| ()));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("opening a FIFO waited for a writer");
+        let err = result.expect_err("a FIFO was accepted");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.to_string(), "not a regular file");
+        // And through `Source`, as before: refused on its path.
+        let err = Source::file(&fifo).read(16 << 20).unwrap_err();
+        assert!(
+            err.report().contains("not a regular file"),
+            "{}",
+            err.report()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -183,24 +183,35 @@ pub fn compile_bounds(data: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// The backtest's trace parser on any text: a trace or an error naming the problem, never a
-/// panic; a trace it returns is on a grid of at most `MAX_TRACE_POINTS`, with a positive step
-/// and finite non-negative values (NaN only for gaps).
+/// The backtest's trace parser on any text, as read and resampled: a trace or an error naming the
+/// problem, never a panic or an abort; a trace it returns is on a grid of at most
+/// `MAX_TRACE_POINTS`, with a positive step and finite non-negative values (NaN only for gaps)
+/// whose sum is finite.
 pub fn parse_trace(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let columns = leadtime_backtest::Columns::default();
-    if let Ok(trace) = leadtime_backtest::Trace::parse(text, "fuzz.csv", &columns) {
+    // As read, and bucketed (`--resample`) on the finest grid and a coarser one.
+    for resample in [None, Some("1s:sum"), Some("5m:max")] {
+        let resample = resample.map(|r| leadtime_backtest::Resample::parse(r).expect("valid"));
+        let Ok(trace) =
+            leadtime_backtest::Trace::parse_resampled(text, "fuzz.csv", &columns, resample)
+        else {
+            continue;
+        };
         assert!(trace.step_ms > 0, "step {}", trace.step_ms);
         assert!(trace.len() as u64 <= leadtime_backtest::MAX_TRACE_POINTS);
-        assert!(trace.len() >= 2);
+        assert!(trace.len() >= if resample.is_some() { 1 } else { 2 });
         let gaps = trace.values.iter().filter(|v| v.is_nan()).count();
         assert_eq!(gaps, trace.gaps);
         assert!(trace
             .values
             .iter()
             .all(|v| v.is_nan() || (v.is_finite() && *v >= 0.0)));
+        // Sums of demand stay finite (`MAX_TRACE_VALUE`).
+        let total: f64 = trace.values.iter().filter(|v| !v.is_nan()).sum();
+        assert!(total.is_finite(), "total demand {total}");
         let _ = trace.end_ms();
     }
 }

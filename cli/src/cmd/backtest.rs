@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(long, required_unless_present_any = ["peak_pods", "pods_at_quantile"])]
     capacity_per_pod: Option<f64>,
     /// Instead of --capacity-per-pod: the capacity at which the trace's peak needs this many pods.
-    #[arg(long, conflicts_with_all = ["capacity_per_pod", "pods_at_quantile"])]
+    #[arg(long, conflicts_with_all = ["capacity_per_pod", "pods_at_quantile"],
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(simulate::MAX_PODS)))]
     peak_pods: Option<u32>,
     /// Instead of --capacity-per-pod: `Q:N`, the capacity at which the trace's Q-quantile needs
     /// N pods (e.g. 0.99:20); a real trace's single maximum is often an outlier.

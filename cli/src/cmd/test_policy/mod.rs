@@ -39,8 +39,10 @@ pub struct Args {
     /// A demand trace (CSV: time, value) for `--against`.
     #[arg(long, value_name = "FILE", requires = "against")]
     trace: Option<PathBuf>,
-    /// `--against`: pods the trace's peak needs (sets the capacity of one pod).
-    #[arg(long, default_value_t = 20)]
+    /// `--against`: pods the trace's peak needs (sets the capacity of one pod), at most the
+    /// 100,000 a backtest simulates.
+    #[arg(long, default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(leadtime_backtest::MAX_PODS)))]
     pods_at_peak: u32,
     /// `--against`: how long a new pod takes to become Ready, e.g. `2m`, `90s` or `120`.
     #[arg(long, default_value = "2m", alias = "ready-seconds")]
