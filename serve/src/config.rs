@@ -1,5 +1,6 @@
 //! The config file of `leadtime serve` (YAML or JSON): Prometheus, metadata defaults, behavior.
 
+use crate::auth::{Auth, Tls};
 use crate::metadata::duration;
 use crate::scaler::Settings;
 use leadtime::Behavior;
@@ -7,6 +8,10 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+
+/// How long a TLS handshake may take unless `tls.handshakeTimeout` says otherwise: a client that
+/// connects and says nothing holds a connection slot only that long.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A config file that does not load; names the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +34,8 @@ pub struct Config {
     pub stream_interval: Duration,
     /// Shared scaler settings.
     pub settings: Settings,
+    /// Who may call the gRPC port (`tls`); the server refuses to start until it is chosen.
+    pub auth: Auth,
 }
 
 impl Default for Config {
@@ -38,6 +45,7 @@ impl Default for Config {
             timeout: Duration::from_secs(2),
             stream_interval: Duration::from_secs(10),
             settings: Settings::default(),
+            auth: Auth::Unset,
         }
     }
 }
@@ -59,6 +67,18 @@ struct File {
     #[serde(default)]
     queries: QueriesFile,
     policy_dir: Option<String>,
+    tls: Option<TlsFile>,
+}
+
+/// `tls`: mutual TLS on the gRPC port. Plain gRPC is only the `--insecure` flag, never a file's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TlsFile {
+    cert_file: String,
+    key_file: String,
+    client_ca_file: String,
+    allowed_clients: Vec<String>,
+    handshake_timeout: Option<String>,
 }
 
 /// `limits`: every cap of [`crate::quota::Quotas`], by its name there in camelCase.
@@ -229,6 +249,22 @@ impl Config {
         }
         rules.max_range = dur("queries.maxRange", &file.queries.max_range, rules.max_range)?;
         config.settings.policy_dir = file.policy_dir.map(Into::into);
+        if let Some(tls) = file.tls {
+            if tls.allowed_clients.is_empty() {
+                return Err("`tls.allowedClients` is empty: name the clients that may call".into());
+            }
+            config.auth = Auth::MutualTls(Tls {
+                cert: tls.cert_file.into(),
+                key: tls.key_file.into(),
+                client_ca: tls.client_ca_file.into(),
+                allowed_clients: tls.allowed_clients,
+                handshake_timeout: dur(
+                    "tls.handshakeTimeout",
+                    &tls.handshake_timeout,
+                    DEFAULT_HANDSHAKE_TIMEOUT,
+                )?,
+            });
+        }
         if let Some(behavior) = file.behavior {
             let text = serde_norway::to_string(&behavior).map_err(|e| e.to_string())?;
             let behavior = Behavior::parse(&text).map_err(|e| format!("`behavior`: {e}"))?;
@@ -274,6 +310,20 @@ mod tests {
         assert_eq!(limited.queries.namespace_label, None);
         assert_eq!(limited.queries.max_range, Duration::from_secs(7200));
         assert_eq!(limited.policy_dir, Some("/policies".into()));
+        assert!(matches!(config.auth, Auth::Unset));
+        let tls = Config::parse(
+            "tls:\n  certFile: /tls/tls.crt\n  keyFile: /tls/tls.key\n  clientCaFile: /tls/ca.crt\n\
+             \x20 allowedClients: [keda-operator]\n",
+        )
+        .unwrap();
+        match tls.auth {
+            Auth::MutualTls(t) => {
+                assert_eq!(t.allowed_clients, ["keda-operator"]);
+                assert_eq!(t.client_ca, std::path::Path::new("/tls/ca.crt"));
+                assert_eq!(t.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+            }
+            other => panic!("tls: {other:?}"),
+        }
         assert_eq!(
             config.settings.behavior,
             Behavior::parse("scaleDown:\n  stabilizationWindowSeconds: 60\n").unwrap()
@@ -291,6 +341,11 @@ mod tests {
         assert_eq!(s.queries.namespace_label.as_deref(), Some("namespace"));
         assert_eq!(s.quotas.workloads, 500);
         assert_eq!(s.policy_dir, None);
+        assert!(
+            matches!(config.auth, Auth::MutualTls(_)),
+            "{:?}",
+            config.auth
+        );
     }
 
     #[test]
@@ -305,6 +360,12 @@ mod tests {
             ("limits:\n  workload: 5\n", "workload"),
             ("limits:\n  connectionAge: -1\n", "limits.connectionAge"),
             ("queries:\n  maxRange: forever\n", "queries.maxRange"),
+            ("tls:\n  certFile: a\n", "keyFile"),
+            (
+                "tls:\n  certFile: a\n  keyFile: b\n  clientCaFile: c\n  allowedClients: []\n",
+                "tls.allowedClients",
+            ),
+            ("tls:\n  insecure: true\n", "insecure"),
             (
                 "behavior:\n  scaleUp:\n    selectPolicy: Most\n",
                 "behavior",

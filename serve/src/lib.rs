@@ -4,9 +4,11 @@
 //! metadata ([`metadata::Spec`]) names the policy and the PromQL of its load. The [`scaler`] keeps
 //! each workload's load [`history`], topped up from [`prometheus`], runs the workload's policy
 //! under the engine's supervisor with behavior guardrails, and answers the replica target;
-//! [`telemetry`] exports what happened. Every call is untrusted until [`quota`] has checked its
-//! names and size and [`query`] its PromQL (docs/security.md, the scaler's threat model).
+//! [`telemetry`] exports what happened. Only callers [`auth`] verifies are served (mutual TLS
+//! with an allow-list), and every call is untrusted until [`quota`] has checked its names and
+//! size and [`query`] its PromQL (docs/security.md, the scaler's threat model).
 
+pub mod auth;
 pub mod config;
 pub mod history;
 pub mod listen;
@@ -25,5 +27,6 @@ pub mod proto {
     tonic::include_proto!("externalscaler");
 }
 
+pub use auth::{Auth, Tls};
 pub use config::Config;
 pub use server::{shutdown_signal, Server};

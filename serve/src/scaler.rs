@@ -8,6 +8,7 @@
 //! for [`Settings::idle_after`]; then [`Scaler::evict_idle`] drops it with its `/metrics` series.
 //! New states stop at the caps of [`Quotas`], per namespace and in total.
 
+use crate::auth::Caller;
 use crate::history::History;
 use crate::metadata::{MetadataError, Mode, OnError, Spec};
 use crate::prometheus::{FetchError, Prometheus};
@@ -92,9 +93,10 @@ pub struct Answer {
     pub reason: String,
 }
 
-/// What identifies a workload trigger: namespace, ScaledObject name, metric name and the whole
-/// parsed metadata (its debug text: every field, bounded by the metadata caps).
-type Key = (String, String, String, String);
+/// What identifies a workload trigger: the verified caller, namespace, ScaledObject name, metric
+/// name and the whole parsed metadata (its debug text: every field, bounded by the metadata caps).
+/// A caller never reaches state that another caller's calls built.
+type Key = (Caller, String, String, String, String);
 
 /// One workload trigger's state between calls.
 struct State {
@@ -164,26 +166,28 @@ impl Scaler {
     /// each query. Keeps the workload's state for the calls to come.
     pub async fn check(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<Spec, ScaleError> {
         quota::check_names(namespace, name)?;
         let spec = self.parse(metadata)?;
-        self.workload(namespace, name, &spec).await?;
+        self.workload(caller, namespace, name, &spec).await?;
         Ok(spec)
     }
 
     /// The replicas the workload `namespace/name` should have now, for the trigger `metadata`.
     pub async fn desired(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<Answer, ScaleError> {
         quota::check_names(namespace, name)?;
         let spec = self.parse(metadata)?;
-        let state = self.workload(namespace, name, &spec).await?;
+        let state = self.workload(caller, namespace, name, &spec).await?;
         let mut state = state.lock().await;
         let labels = state.labels.clone();
         let answer = match self.fetch(&mut state).await {
@@ -271,11 +275,13 @@ impl Scaler {
     /// that can be checked without data, within the caps on workloads.
     async fn workload(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
         spec: &Spec,
     ) -> Result<Arc<tokio::sync::Mutex<State>>, ScaleError> {
         let key = (
+            caller.clone(),
             namespace.to_string(),
             name.to_string(),
             spec.metric_name.clone(),

@@ -1,6 +1,7 @@
 //! The running server: gRPC for KEDA on one port, `/metrics` and `/healthz` on another, until a
 //! shutdown signal.
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::prometheus::Prometheus;
 use crate::proto::external_scaler_server::ExternalScalerServer;
@@ -29,6 +30,9 @@ pub enum ServeError {
     /// No Prometheus URL in the flags or the config.
     #[error("no Prometheus URL: pass --prometheus or set prometheus.url in the config file")]
     NoPrometheus,
+    /// Client authentication is not chosen, or its files do not load.
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
     /// The engine did not start.
     #[error("engine: {0}")]
     Engine(#[from] leadtime::Error),
@@ -43,6 +47,7 @@ pub struct Server {
     http: TcpListener,
     scaler: Arc<Scaler>,
     config: Config,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Server {
@@ -54,6 +59,16 @@ impl Server {
         limits: Limits,
     ) -> Result<Server, ServeError> {
         let url = config.prometheus.clone().ok_or(ServeError::NoPrometheus)?;
+        let tls = config.auth.server_tls()?;
+        match &config.auth {
+            Auth::MutualTls(t) => {
+                tracing::info!(allowed = ?t.allowed_clients, "gRPC: mutual TLS, clients on the allow-list only")
+            }
+            _ => tracing::error!(
+                "gRPC without TLS or client authentication (--insecure): any pod that reaches the \
+                 port can ask for any workload's target; only where a NetworkPolicy admits KEDA alone"
+            ),
+        }
         let q = &config.settings.quotas;
         let bounds = crate::prometheus::Bounds {
             concurrency: q.prometheus_concurrency,
@@ -83,6 +98,7 @@ impl Server {
             http: bind(http).await?,
             scaler,
             config,
+            tls,
         })
     }
 
@@ -109,7 +125,12 @@ impl Server {
         let http = tokio::spawn(serve_http(self.http, telemetry, stop_rx.clone()));
         let evictor = tokio::spawn(evict_idle(self.scaler.clone(), stop_rx.clone()));
         let q = self.config.settings.quotas.clone();
-        let service = Service::new(self.scaler, self.config.stream_interval, stop_rx.clone());
+        let service = Service::new(
+            self.scaler,
+            self.config.auth.clone(),
+            self.config.stream_interval,
+            stop_rx.clone(),
+        );
         let incoming = crate::listen::incoming(
             self.grpc,
             crate::listen::Admission {
@@ -117,7 +138,11 @@ impl Server {
                 per_ip: q.connections_per_ip,
             },
         );
-        let serve = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let serve = builder
             .max_concurrent_streams(q.streams_per_connection)
             .max_connection_age(q.connection_age)
             .max_connection_age_grace(GRACE)

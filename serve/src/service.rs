@@ -1,5 +1,6 @@
 //! KEDA's `ExternalScaler` gRPC service over a [`Scaler`].
 
+use crate::auth::{Auth, Caller};
 use crate::metadata::METRIC_NAME;
 use crate::proto::external_scaler_server::ExternalScaler;
 use crate::proto::{
@@ -18,6 +19,7 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct Service {
     scaler: Arc<Scaler>,
+    auth: Arc<Auth>,
     stream_interval: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
     /// One permit per open `StreamIsActive` stream, from everyone.
@@ -29,6 +31,7 @@ impl Service {
     /// its streams when `stop` turns true (shutdown).
     pub fn new(
         scaler: Arc<Scaler>,
+        auth: Auth,
         stream_interval: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Service {
@@ -37,15 +40,21 @@ impl Service {
         ));
         Service {
             scaler,
+            auth: Arc::new(auth),
             stream_interval,
             stop,
             streams,
         }
     }
 
-    async fn answer(&self, object: &ScaledObjectRef) -> Result<Answer, Status> {
+    async fn answer(&self, caller: &Caller, object: &ScaledObjectRef) -> Result<Answer, Status> {
         self.scaler
-            .desired(&object.namespace, &object.name, &object.scaler_metadata)
+            .desired(
+                caller,
+                &object.namespace,
+                &object.name,
+                &object.scaler_metadata,
+            )
             .await
             .map_err(to_status)
     }
@@ -96,8 +105,9 @@ impl ExternalScaler for Service {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
         let start = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let result = self
-            .answer(request.get_ref())
+            .answer(&caller, request.get_ref())
             .await
             .map(|a| Response::new(IsActiveResponse { result: a.active }));
         self.observe("IsActive", start, &result);
@@ -110,6 +120,7 @@ impl ExternalScaler for Service {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
+        let caller = self.auth.caller(&request)?;
         let object = request.into_inner();
         let limit = self.scaler.settings().quotas.streams;
         let permit = self.streams.clone().try_acquire_owned().map_err(|_| {
@@ -120,7 +131,12 @@ impl ExternalScaler for Service {
         })?;
         // A bad trigger fails the call itself rather than the stream's first message.
         self.scaler
-            .check(&object.namespace, &object.name, &object.scaler_metadata)
+            .check(
+                &caller,
+                &object.namespace,
+                &object.name,
+                &object.scaler_metadata,
+            )
             .await
             .map_err(to_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -134,7 +150,7 @@ impl ExternalScaler for Service {
                 if *stop.borrow() {
                     return;
                 }
-                match service.answer(&object).await {
+                match service.answer(&caller, &object).await {
                     Ok(a) => {
                         let active = a.active;
                         // Push the first state, then only changes.
@@ -171,10 +187,16 @@ impl ExternalScaler for Service {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<GetMetricSpecResponse>, Status> {
         let start = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let object = request.get_ref();
         let result = self
             .scaler
-            .check(&object.namespace, &object.name, &object.scaler_metadata)
+            .check(
+                &caller,
+                &object.namespace,
+                &object.name,
+                &object.scaler_metadata,
+            )
             .await
             .map_err(to_status)
             .map(|_| {
@@ -197,6 +219,7 @@ impl ExternalScaler for Service {
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
         let start = Instant::now();
+        let caller = self.auth.caller(&request)?;
         let request = request.into_inner();
         let object = request
             .scaled_object_ref
@@ -206,7 +229,7 @@ impl ExternalScaler for Service {
         } else {
             request.metric_name
         };
-        let result = self.answer(&object).await.map(|a| {
+        let result = self.answer(&caller, &object).await.map(|a| {
             Response::new(GetMetricsResponse {
                 metric_values: vec![MetricValue {
                     metric_name: name,

@@ -653,9 +653,10 @@ fn serve_until_sigterm_child() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let config =
+        let mut config =
             leadtime_serve::Config::parse(&harness::config_text(&prometheus, "60s", "15m"))
                 .unwrap();
+        config.auth = leadtime_serve::Auth::Insecure;
         let server = leadtime_serve::Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),

@@ -2,7 +2,7 @@
 
 use crate::failure::Failure;
 use leadtime::Limits;
-use leadtime_serve::{Config, Server};
+use leadtime_serve::{Auth, Config, Server, Tls};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,23 @@ pub struct Args {
     /// CPU budget per policy call, in fuel (about one unit per wasm instruction).
     #[arg(long, default_value_t = Limits::default().get_fuel_per_call())]
     fuel: u64,
+    /// The server's certificate chain (PEM): mutual TLS on the gRPC port; overrides `tls.certFile`.
+    #[arg(long, requires_all = ["tls_key", "client_ca", "allow_client"])]
+    tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The CA that signs the certificates of allowed clients (PEM).
+    #[arg(long, requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// A client allowed to call: a DNS or URI name, or the common name, of its certificate
+    /// (repeat for several).
+    #[arg(long, requires = "tls_cert")]
+    allow_client: Vec<String>,
+    /// Serve plain gRPC and trust every caller: any pod that reaches the port can read and steer
+    /// every workload's target. Only behind a NetworkPolicy that admits KEDA alone.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure: bool,
     /// Memory cap of each policy, in MiB.
     #[arg(long, default_value_t = Limits::default().get_memory_bytes() >> 20)]
     memory_mib: usize,
@@ -39,6 +56,24 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     };
     if args.prometheus.is_some() {
         config.prometheus = args.prometheus;
+    }
+    if let (Some(cert), Some(key), Some(client_ca)) = (args.tls_cert, args.tls_key, args.client_ca)
+    {
+        config.auth = Auth::MutualTls(Tls {
+            cert,
+            key,
+            client_ca,
+            allowed_clients: args.allow_client,
+            handshake_timeout: leadtime_serve::config::DEFAULT_HANDSHAKE_TIMEOUT,
+        });
+    } else if args.insecure {
+        if matches!(config.auth, Auth::MutualTls(_)) {
+            return Err(Failure::new(
+                "serve",
+                "--insecure contradicts the config file's `tls` section: remove one",
+            ));
+        }
+        config.auth = Auth::Insecure;
     }
     let mut limits = Limits::new();
     limits

@@ -282,7 +282,15 @@ impl Scaler {
 
     /// Starts the scaler with the config `text`.
     pub async fn start_text(text: &str) -> Scaler {
-        let config = Config::parse(text).unwrap();
+        let mut config = Config::parse(text).unwrap();
+        // The tests of what the scaler answers call it in plain gRPC; tests/auth.rs covers TLS.
+        config.auth = leadtime_serve::Auth::Insecure;
+        Scaler::start_parsed(config, None).await
+    }
+
+    /// Starts the scaler with `config` as it is; its client speaks TLS when `tls` gives the CA
+    /// and the client's certificate and key.
+    pub async fn start_parsed(config: Config, tls: Option<(&Pki, &(String, String))>) -> Scaler {
         let server = Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -301,9 +309,14 @@ impl Scaler {
                 .await
                 .unwrap();
         });
-        let client = ExternalScalerClient::connect(format!("http://{grpc}"))
-            .await
-            .unwrap();
+        let client = match tls {
+            Some((pki, identity)) => tls_client(grpc, &pki.ca_pem(), Some(identity))
+                .await
+                .unwrap(),
+            None => ExternalScalerClient::connect(format!("http://{grpc}"))
+                .await
+                .unwrap(),
+        };
         Scaler {
             grpc,
             http,
@@ -382,7 +395,9 @@ pub fn config_text(prometheus: &str, stream_interval: &str, idle_after: &str) ->
 pub fn deploy_metadata() -> Vec<(String, String)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/scaledobject.yaml");
     let text = std::fs::read_to_string(path).unwrap();
-    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    // The ScaledObject is the file's first document; its TriggerAuthentication follows.
+    let first = text.split("\n---\n").next().unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(first).unwrap();
     let metadata = &doc["spec"]["triggers"][0]["metadata"];
     metadata
         .as_mapping()
@@ -452,4 +467,97 @@ pub fn adversarial(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
+}
+
+/// Test certificates, made fresh: a CA, the server's (for `localhost`), and clients signed by the
+/// CA, written as PEM files into a directory of their own.
+pub struct Pki {
+    pub dir: PathBuf,
+    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    /// A new CA named `ca_name`, and the server's certificate and key (`server.crt`,
+    /// `server.key`) beside `ca.crt` in a new directory.
+    pub fn new(ca_name: &str) -> Pki {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "leadtime-pki-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ca_name);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+        let pki = Pki { dir, ca };
+        pki.issue("server", &["localhost"], "leadtime-scaler");
+        pki
+    }
+
+    /// A certificate signed by the CA with DNS names `sans` and common name `cn`, written as
+    /// `<file>.crt` and `<file>.key`; returns (certificate PEM, key PEM).
+    pub fn issue(&self, file: &str, sans: &[&str], cn: &str) -> (String, String) {
+        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let (cert, key) = (cert.pem(), key.serialize_pem());
+        std::fs::write(self.dir.join(format!("{file}.crt")), &cert).unwrap();
+        std::fs::write(self.dir.join(format!("{file}.key")), &key).unwrap();
+        (cert, key)
+    }
+
+    /// The CA's certificate (PEM).
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ca.crt")).unwrap()
+    }
+
+    /// The scaler's `tls` config section: this server certificate, clients of this CA, `allowed`.
+    pub fn config_section(&self, allowed: &[&str]) -> String {
+        let path = |f: &str| self.dir.join(f).display().to_string();
+        format!(
+            "tls:\n  certFile: {}\n  keyFile: {}\n  clientCaFile: {}\n  allowedClients: [{}]\n  handshakeTimeout: 2s\n",
+            path("server.crt"),
+            path("server.key"),
+            path("ca.crt"),
+            allowed.join(", ")
+        )
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A gRPC client of the scaler at `addr` over TLS, trusting `ca_pem`, presenting `identity`
+/// (certificate and key PEM) when given.
+pub async fn tls_client(
+    addr: SocketAddr,
+    ca_pem: &str,
+    identity: Option<&(String, String)>,
+) -> Result<ExternalScalerClient<Channel>, tonic::transport::Error> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(ExternalScalerClient::new(channel))
 }

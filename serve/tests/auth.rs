@@ -1,0 +1,152 @@
+//! Who may call the scaler: mutual TLS with an allow-list is the default posture. Real TLS (rustls
+//! on both ends), certificates made fresh per test, a real Prometheus behind the scaler.
+
+mod harness;
+
+use harness::{counter, object, tls_client, Exporter, Pki, Prometheus, Scaler};
+use leadtime_serve::{Config, Server};
+use tonic::Code;
+
+const LOAD: f64 = 250.0;
+
+fn trigger() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("policy", "target-tracking"),
+        ("query", r#"test_load{namespace="test"}"#),
+        ("targetPerPod", "100"),
+        ("lookback", "10s"),
+        ("step", "1s"),
+    ]
+}
+
+async fn started() -> (Exporter, Prometheus) {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    (exporter, prometheus)
+}
+
+fn config(prometheus: &str, pki: &Pki, allowed: &[&str]) -> Config {
+    let text = format!(
+        "{}{}",
+        harness::config_text(prometheus, "60s", "15m"),
+        pki.config_section(allowed)
+    );
+    Config::parse(&text).unwrap()
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_without_a_choice_of_authentication() {
+    let config = Config::parse("prometheus:\n  url: http://127.0.0.1:1\n").unwrap();
+    let err = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        leadtime::Limits::default(),
+    )
+    .await
+    .err()
+    .expect("no TLS and no --insecure must not start");
+    let text = err.to_string();
+    for named in ["tls", "--tls-cert", "--allow-client", "--insecure"] {
+        assert!(text.contains(named), "{named} missing from: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_tls_file_that_does_not_load_is_named() {
+    let pki = Pki::new("test CA");
+    std::fs::write(pki.dir.join("server.key"), "not a key").unwrap();
+    let config = config("http://127.0.0.1:1", &pki, &["keda-operator"]);
+    let err = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        leadtime::Limits::default(),
+    )
+    .await
+    .err()
+    .expect("a key that is not PEM");
+    let text = err.to_string();
+    assert!(text.contains("tls.keyFile"), "{text}");
+    assert!(text.contains("server.key"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_clients_with_the_cas_certificate_are_served() {
+    let (_exporter, prometheus) = started().await;
+    let pki = Pki::new("test CA");
+    let keda = pki.issue("keda", &["keda-operator.keda.svc"], "keda-operator");
+    let stranger = pki.issue("stranger", &["evil.tenant.svc"], "evil");
+    let config = config(&prometheus.url(), &pki, &["keda-operator.keda.svc"]);
+    let mut scaler = Scaler::start_parsed(config, Some((&pki, &keda))).await;
+
+    // KEDA, on the allow-list by its DNS name: served.
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
+
+    // Signed by the CA but not on the list: refused, and told which names it showed.
+    let mut client = tls_client(scaler.grpc, &pki.ca_pem(), Some(&stranger))
+        .await
+        .unwrap();
+    let status = client
+        .is_active(object("api", &trigger()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("evil.tenant.svc"), "{status:?}");
+    assert!(status.message().contains("allowedClients"), "{status:?}");
+
+    // No certificate, a certificate of another CA, plain gRPC: no call gets through.
+    let other = Pki::new("another CA");
+    let forged = other.issue("forged", &["keda-operator.keda.svc"], "keda-operator");
+    let attempts = [
+        ("no client certificate", None),
+        ("another CA's certificate", Some(&forged)),
+    ];
+    for (what, identity) in attempts {
+        let refused = match tls_client(scaler.grpc, &pki.ca_pem(), identity).await {
+            Err(_) => true,
+            Ok(mut client) => client.is_active(object("api", &trigger())).await.is_err(),
+        };
+        assert!(refused, "{what}: served");
+    }
+    let plain = match leadtime_serve::proto::external_scaler_client::ExternalScalerClient::connect(
+        format!("http://{}", scaler.grpc),
+    )
+    .await
+    {
+        Err(_) => true,
+        Ok(mut client) => client.is_active(object("api", &trigger())).await.is_err(),
+    };
+    assert!(plain, "plain gRPC: served");
+
+    // KEDA still is.
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
+    scaler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_verified_caller_has_its_own_workload_state() {
+    let (_exporter, prometheus) = started().await;
+    let pki = Pki::new("test CA");
+    let keda = pki.issue("keda", &[], "keda-operator");
+    let second = pki.issue("second", &[], "keda-operator-2");
+    let config = config(
+        &prometheus.url(),
+        &pki,
+        &["keda-operator", "keda-operator-2"],
+    );
+    let mut scaler = Scaler::start_parsed(config, Some((&pki, &keda))).await;
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
+    let workloads = |text: String| counter(&text, "leadtime_workloads");
+    assert_eq!(workloads(scaler.metrics().await), 1.0);
+
+    // The same namespace, name and metadata from another allowed caller (matched by its common
+    // name): a state of its own, not KEDA's.
+    scaler.client = tls_client(scaler.grpc, &pki.ca_pem(), Some(&second))
+        .await
+        .unwrap();
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
+    assert_eq!(workloads(scaler.metrics().await), 2.0);
+    scaler.shutdown().await;
+}
