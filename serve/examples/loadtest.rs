@@ -5,7 +5,7 @@
 //! `workloads` ScaledObjects: GetMetricSpec and a first GetMetrics for each (the backfill of a
 //! week at one minute), then `polls` rounds of GetMetrics for every workload, `interval` apart.
 //! Prints a table: backfill time, Prometheus samples fetched per workload per steady-state poll,
-//! GetMetrics p50/p99, resident memory per workload.
+//! GetMetrics p50/p99, resident memory per workload and memory mappings.
 //!
 //! `cargo run --release -p leadtime-serve --example loadtest -- <prometheus-url> [workloads]
 //! [polls] [interval-seconds] [policy] [shards]`
@@ -36,6 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shards: usize = args.get(6).map_or(Ok(20), |s| s.parse())?;
 
     let rss_before = rss_bytes();
+    let maps_before = mappings();
     // One tenant with every workload: the caps are raised to the run's size (the defaults fit
     // the shipped Deployment's memory, see serve/src/quota.rs).
     let config = Config::parse(&format!(
@@ -146,6 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         last = now;
     }
     let rss_end = rss_bytes();
+    let maps_end = mappings();
 
     println!();
     println!(
@@ -176,6 +178,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| resident memory per workload (after backfill, at the end) | {:.0} KiB, {:.0} KiB |",
         (rss_after.saturating_sub(rss_before)) as f64 / 1024.0 / workloads as f64,
         (rss_end.saturating_sub(rss_before)) as f64 / 1024.0 / workloads as f64
+    );
+
+    println!("| memory mappings (before, at the end) | {maps_before}, {maps_end} |");
+    println!(
+        "| resident memory in all (at the end) | {:.0} MiB |",
+        rss_end as f64 / (1 << 20) as f64
     );
 
     let _ = stop.send(());
@@ -284,6 +292,11 @@ async fn scrape(http: std::net::SocketAddr) -> HashMap<String, f64> {
 }
 
 /// This process's resident memory (Linux `/proc/self/status`), 0 elsewhere.
+/// Memory mappings of this process: what `vm.max_map_count` (65,530 by default) bounds.
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count())
+}
+
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
