@@ -8,17 +8,21 @@
 #
 # Needs `prometheus` and `promtool` on PATH (`make setup` installs them) and python3 (the static
 # exporter). Ports: 50090 (Prometheus), 50091 (exporter), all on 127.0.0.1. PROFILE=dev builds
-# the test profile instead of release (dependencies optimised, the scaler and engine not).
+# the test profile instead of release (dependencies optimised, the scaler and engine not);
+# LOOKBACK=1d shortens each workload's history (default 7d).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workloads=${1:-2000}
 polls=${2:-4}
 interval=${3:-30}
 policy=${4:-predictive}
+lookback=${LOOKBACK:-7d}
 shards=20
 
 profile=${PROFILE:-release}
-cargo build --profile "$profile" -q -p leadtime-serve --example loadtest
+# The whole workspace, as the tests build it: a subset would unify features differently and
+# rebuild wasmtime.
+cargo build --profile "$profile" -q --workspace --example loadtest
 dir=$profile
 [ "$profile" = dev ] && dir=debug
 tmp=$(mktemp -d)
@@ -79,4 +83,4 @@ for _ in $(seq 1 300); do
 done
 
 LEADTIME_LOG=warn "target/$dir/examples/loadtest" http://127.0.0.1:50090 \
-    "$workloads" "$polls" "$interval" "$policy" "$shards"
+    "$workloads" "$polls" "$interval" "$policy" "$shards" "$lookback"

@@ -8,7 +8,7 @@
 //! GetMetrics p50/p99, resident memory per workload and memory mappings.
 //!
 //! `cargo run --release -p leadtime-serve --example loadtest -- <prometheus-url> [workloads]
-//! [polls] [interval-seconds] [policy] [shards]`
+//! [polls] [interval-seconds] [policy] [shards] [lookback]`
 
 use leadtime_serve::proto::external_scaler_client::ExternalScalerClient;
 use leadtime_serve::proto::{GetMetricsRequest, ScaledObjectRef};
@@ -34,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let interval = Duration::from_secs(args.get(4).map_or(Ok(30), |s| s.parse())?);
     let policy = args.get(5).cloned().unwrap_or("predictive".into());
     let shards: usize = args.get(6).map_or(Ok(20), |s| s.parse())?;
+    let lookback = args.get(7).cloned().unwrap_or("7d".into());
 
     let rss_before = rss_bytes();
     let maps_before = mappings();
@@ -79,6 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ),
                 ("targetPerPod", "20".into()),
                 ("readySeconds", "120".into()),
+                ("lookback", lookback.clone()),
                 ("maxReplicas", "200".into()),
             ]
             .into_iter()
@@ -151,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!();
     println!(
-        "| {workloads} workloads, `{policy}`, 7 d at 1 min, {polls} polls {}s apart | |",
+        "| {workloads} workloads, `{policy}`, {lookback} at 1 min, {polls} polls {}s apart | |",
         interval.as_secs()
     );
     println!("|---|---|");

@@ -93,10 +93,17 @@ pub struct Answer {
     pub reason: String,
 }
 
-/// What identifies a workload trigger: the verified caller, namespace, ScaledObject name, metric
-/// name and the whole parsed metadata (its debug text: every field, bounded by the metadata caps).
-/// A caller never reaches state that another caller's calls built.
-type Key = (Caller, String, String, String, String);
+/// What identifies a workload trigger. A caller never reaches state that another caller's calls
+/// built, and other metadata under the same name gets state of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    caller: Caller,
+    namespace: String,
+    name: String,
+    metric: String,
+    /// The whole parsed metadata (its debug text: every field, bounded by the metadata caps).
+    spec: String,
+}
 
 /// One workload trigger's state between calls.
 struct State {
@@ -125,6 +132,11 @@ pub struct Scaler {
     prometheus: Prometheus,
     settings: Settings,
     workloads: Mutex<HashMap<Key, Entry>>,
+    /// Loaded policies by source and params. Workloads with the same policy and params get
+    /// handles of one ([`leadtime::Policy::fork`]) and share its instances: memory and mappings
+    /// grow with the policies in use, not with the workloads (a policy keeps a workload's state
+    /// in the request's `state`, which each handle carries).
+    policies: Mutex<HashMap<String, leadtime::Policy>>,
     telemetry: Arc<Telemetry>,
 }
 
@@ -141,6 +153,7 @@ impl Scaler {
             prometheus,
             settings,
             workloads: Mutex::new(HashMap::new()),
+            policies: Mutex::new(HashMap::new()),
             telemetry,
         }
     }
@@ -263,6 +276,9 @@ impl Scaler {
         }
         self.telemetry.workloads.set(workloads.len() as i64);
         self.telemetry.evictions.inc_by(evicted as u64);
+        drop(workloads);
+        // A policy no workload holds a handle of any more goes with its instances.
+        self.templates().retain(|_, template| template.handles() > 1);
         evicted
     }
 
@@ -280,13 +296,13 @@ impl Scaler {
         name: &str,
         spec: &Spec,
     ) -> Result<Arc<tokio::sync::Mutex<State>>, ScaleError> {
-        let key = (
-            caller.clone(),
-            namespace.to_string(),
-            name.to_string(),
-            spec.metric_name.clone(),
-            format!("{spec:?}"),
-        );
+        let key = Key {
+            caller: caller.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            metric: spec.metric_name.clone(),
+            spec: format!("{spec:?}"),
+        };
         {
             let mut workloads = self.lock();
             if let Some(e) = workloads.get_mut(&key) {
@@ -331,7 +347,10 @@ impl Scaler {
                 detail: "no room for another workload trigger; the ones held keep working".into(),
             });
         }
-        let here = workloads.keys().filter(|k| k.1 == namespace).count();
+        let here = workloads
+            .keys()
+            .filter(|k| k.namespace == namespace)
+            .count();
         if here >= q.workloads_per_namespace {
             return Err(QuotaError {
                 cap: "workloadsPerNamespace",
@@ -439,16 +458,26 @@ impl Scaler {
             }
             _ => Source::Builtin(Cow::Owned(spec.policy.clone())),
         };
+        let key = template_key(&source, &spec.params);
+        if let Some(template) = self.templates().get(&key) {
+            return Ok(template.fork());
+        }
         let engine = self.engine.clone();
         let params = spec.params.clone();
         let name = spec.policy.clone();
-        tokio::task::spawn_blocking(move || engine.load(source, params))
+        let template = tokio::task::spawn_blocking(move || engine.load(source, params))
             .await
             .map_err(|_| bad(format!("`{name}`: loading stopped")))?
             .map_err(|e| {
                 tracing::warn!(policy = %spec.policy, error = %e.report(), "policy does not load");
                 bad(format!("`{}` does not load ({})", spec.policy, e.kind()))
-            })
+            })?;
+        // Two first loads at once: the first one in is kept, so both share its instances.
+        Ok(self.templates().entry(key).or_insert(template).fork())
+    }
+
+    fn templates(&self) -> std::sync::MutexGuard<'_, HashMap<String, leadtime::Policy>> {
+        self.policies.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
@@ -671,6 +700,20 @@ impl Scaler {
 
 /// A held or fallback target within the trigger's bounds: what was held may come from before
 /// the bounds changed, and a target is never outside them.
+/// What a loaded policy is shared by: its source (a file by its resolved path, size and
+/// modification time, so an edited file loads anew) and its params.
+fn template_key(source: &Source<'_>, params: &leadtime::Params) -> String {
+    match source {
+        Source::File(path) => {
+            let meta = std::fs::metadata(path.as_ref()).ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            format!("file {} {len} {modified:?} {params:?}", path.display())
+        }
+        other => format!("builtin {} {params:?}", other.name()),
+    }
+}
+
 fn within(replicas: u32, spec: &Spec) -> u32 {
     replicas.clamp(spec.min_replicas, spec.max_replicas.max(spec.min_replicas))
 }

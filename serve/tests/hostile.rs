@@ -300,3 +300,41 @@ async fn connections_from_one_address_are_capped() {
     second.get_metrics(call()).await.unwrap();
     scaler.shutdown().await;
 }
+
+/// Memory mappings of this process: `vm.max_map_count` (65,530 by default) bounds them, and at
+/// the bound every new policy instance of every tenant fails.
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_share_policy_instances_so_many_names_cost_no_mappings_each() {
+    let (_exporter, prometheus) = started().await;
+    let mut scaler = Scaler::start_with_extra(
+        &prometheus.url(),
+        "limits:\n  workloads: 1000\n  workloadsPerNamespace: 1000\n",
+    )
+    .await;
+    // One workload first: the policy is loaded and the server's threads are up.
+    let m = meta(LOAD_Q, &[("policy", "predictive")]);
+    scaler.spec("w0", &m).await.unwrap();
+    let before = mappings();
+    let workloads = 400;
+    for i in 1..=workloads {
+        scaler.spec(&format!("w{i}"), &m).await.unwrap();
+    }
+    let grown = mappings().saturating_sub(before);
+    // An instance per workload maps at least its linear memory: 400 or more. Shared instances
+    // leave the count where the threads and allocator put it.
+    assert!(
+        grown < workloads / 4,
+        "{workloads} workloads added {grown} mappings"
+    );
+    // And they all answer, each with its own state.
+    assert_eq!(scaler.desired("w1", &m).await.unwrap(), 3.0);
+    assert_eq!(scaler.desired(&format!("w{workloads}"), &m).await.unwrap(), 3.0);
+    scaler.shutdown().await;
+}
