@@ -197,7 +197,9 @@ impl Engine {
     }
 
     /// Loads a policy: compiles it (or takes it from a cache), checks it against the ABI,
-    /// instantiates it and runs its `leadtime_init` with `params`.
+    /// instantiates it and runs its `leadtime_init` with `params`. The policy decides for one
+    /// workload; [`Policy::fork`] makes a handle for each other workload that shares its
+    /// instances.
     pub fn load(&self, source: Source<'_>, params: Params) -> Result<Policy> {
         let bytes = source.read(self.inner.limits.module_bytes)?;
         let compiled = self.compile(&bytes)?;
@@ -206,7 +208,7 @@ impl Engine {
             self.inner.wasmtime.clone(),
             compiled.pre,
             self.inner.limits.clone(),
-            self.inner.modes.fresh_instance_per_call,
+            &self.inner.modes,
             params,
             compiled.info,
         )

@@ -1,21 +1,40 @@
-//! A loaded policy for one workload: its instance, its parameters, the state it carries between
-//! calls, and the call itself: request in, checked decision out.
+//! A loaded policy and the call itself: request in, checked decision out.
+//!
+//! A [`Policy`] is a handle for one workload: it keeps the state the policy returned last for that
+//! workload, the call's logs and fuel. The handles of one loaded policy ([`Policy::fork`]) share
+//! the rest: the compiled module, the params, and a pool of idle instances. A call takes an idle
+//! instance (or instantiates one when none is idle) and puts it back when the call succeeded, so
+//! one instance serves every handle of a policy in turn. Policies are stateless between calls by
+//! the ABI: what a workload's next decision needs travels in the request's `state`
+//! (docs/ABI.md), and memory a call of another workload left behind is not to be relied on.
 
 use crate::abi::{self, ModuleInfo};
 use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::guard;
-use crate::sandbox::{self, Limits, LogLine, StoreState};
+use crate::sandbox::{self, Limits, LogLine, Modes, StoreState};
 use crate::text::escape_controls;
 use leadtime_wire::codec;
 use leadtime_wire::{Params, Request, Response};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use wasmtime::{
     Extern, Instance, InstancePre, Memory, ModuleExport, Store, TypedFunc, WasmParams, WasmResults,
 };
 
-/// A policy ready to decide for one workload. Create it with [`crate::Engine::load`].
+/// A policy ready to decide for one workload. Create it with [`crate::Engine::load`], and a
+/// handle for each further workload with [`Policy::fork`]: the handles share the module, the
+/// params and the instances, and each keeps its own state.
 pub struct Policy {
+    shared: Arc<Shared>,
+    state: Option<Vec<u8>>,
+    last_logs: Vec<LogLine>,
+    last_fuel: u64,
+    /// The request encoded but its windows' values, kept to reuse its allocations.
+    frame: codec::RequestFrame,
+}
+
+/// What the handles of one loaded policy share.
+struct Shared {
     name: Arc<str>,
     engine: wasmtime::Engine,
     pre: InstancePre<StoreState>,
@@ -23,16 +42,15 @@ pub struct Policy {
     limits: Limits,
     /// `Modes::fresh_instance_per_call`.
     fresh: bool,
+    /// `Modes::idle_instances`: the most instances `idle` keeps.
+    idle_cap: usize,
     params: Params,
     /// `params` encoded for `leadtime_init`, when the module has one: every instance gets them.
     init_payload: Option<Vec<u8>>,
     info: ModuleInfo,
-    live: Option<Live>,
-    state: Option<Vec<u8>>,
-    last_logs: Vec<LogLine>,
-    last_fuel: u64,
-    /// The request encoded but its windows' values, kept to reuse its allocations.
-    frame: codec::RequestFrame,
+    /// Instances between calls, the one put back last on top. Locked only to take or put back
+    /// one, never during a call, so that handles on different threads call at once.
+    idle: Mutex<Vec<Live>>,
 }
 
 /// The ABI's exports, looked up by name once per module rather than once per instance.
@@ -75,7 +93,7 @@ impl Policy {
         engine: wasmtime::Engine,
         pre: InstancePre<StoreState>,
         limits: Limits,
-        fresh: bool,
+        modes: &Modes,
         params: Params,
         info: ModuleInfo,
     ) -> Result<Policy> {
@@ -88,58 +106,78 @@ impl Policy {
             ),
             None => None,
         };
-        let mut policy = Policy {
+        let shared = Shared {
             name: name.into(),
             engine,
             pre,
             exports,
             limits,
-            fresh,
+            fresh: modes.fresh_instance_per_call,
+            idle_cap: modes.idle_instances,
             params,
             init_payload,
             info,
-            live: None,
+            idle: Mutex::new(Vec::new()),
+        };
+        // Instantiate now, so that a bad start function, ABI version or params fail the load
+        // rather than the first decision. The instance then waits for the first call, unless
+        // the policy is fresh-per-call: it would otherwise hold a slot of the engine's pool while
+        // the policy sits idle.
+        let live = shared.instantiate()?;
+        shared.put_back(live);
+        Ok(Policy::handle(Arc::new(shared)))
+    }
+
+    /// A handle on `shared` with no state, logs or fuel of its own yet.
+    fn handle(shared: Arc<Shared>) -> Policy {
+        Policy {
+            shared,
             state: None,
             last_logs: Vec::new(),
             last_fuel: 0,
             frame: codec::RequestFrame::default(),
-        };
-        // Instantiate now, so that a bad start function, ABI version or params fail the load
-        // rather than the first decision. A fresh-per-call policy lets the instance go: it would
-        // otherwise hold a slot of the engine's pool while the policy sits idle.
-        let live = policy.instantiate()?;
-        if !policy.fresh {
-            policy.live = Some(live);
         }
-        Ok(policy)
+    }
+
+    /// A new handle for another workload: the same module, params and instances, with its own
+    /// (empty) state, logs and fuel.
+    pub fn fork(&self) -> Policy {
+        Policy::handle(Arc::clone(&self.shared))
+    }
+
+    /// How many handles (this one, the one it was forked from, their forks) share this policy's
+    /// instances; 1 when no other handle is left, so a host that keeps this one as a template to
+    /// fork from can drop it.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.shared)
     }
 
     /// The name the policy was loaded under.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.shared.name
     }
 
     /// The module's exports and imports.
     pub fn info(&self) -> &ModuleInfo {
-        &self.info
+        &self.shared.info
     }
 
     /// The parameters given at load.
     pub fn params(&self) -> &Params {
-        &self.params
+        &self.shared.params
     }
 
-    /// Lines the policy logged during the last call.
+    /// Lines the policy logged during this handle's last call.
     pub fn last_logs(&self) -> &[LogLine] {
         &self.last_logs
     }
 
-    /// Fuel the last call used (also set when it failed).
+    /// Fuel this handle's last call used (also set when it failed).
     pub fn last_fuel(&self) -> u64 {
         self.last_fuel
     }
 
-    /// Forgets the state the policy returned, as after a restart.
+    /// Forgets the state the policy returned to this handle, as after a restart.
     pub fn reset_state(&mut self) {
         self.state = None;
     }
@@ -147,14 +185,16 @@ impl Policy {
     /// Asks the policy for a replica target.
     ///
     /// The request goes out with the policy's load-time params when it carries none, and with
-    /// the state the policy returned last time when it carries none. The answer is checked and
-    /// clamped to `[min, max]`. On any error the instance is replaced before the next call.
+    /// the state the policy returned to this handle last time when it carries none. The answer
+    /// is checked and clamped to `[min, max]`. The call runs on an idle instance of the policy
+    /// (a new one when none is idle), which is dropped on any error rather than reused.
     pub fn decide(&mut self, request: &Request) -> Result<Decision> {
         guard::check_request(&request.replicas)?;
         // The policy's own params and last state go out when the request carries none. Windows
         // can hold tens of thousands of points: the frame takes them by reference, and they are
         // written once, into the policy's memory (`invoke`).
-        let params = (request.params.is_empty() && !self.params.is_empty()).then_some(&self.params);
+        let own = &self.shared.params;
+        let params = (request.params.is_empty() && !own.is_empty()).then_some(own);
         let state = match request.state {
             None => self.state.as_deref(),
             Some(_) => None,
@@ -165,9 +205,6 @@ impl Policy {
             .map_err(|e| Error::BadRequest(format!("request does not encode: {e}")))?;
         let result = self.call(&frame, request);
         self.frame = frame;
-        if result.is_err() || self.fresh {
-            self.live = None;
-        }
         let response = result?;
         let mut decision = guard::check(&request.replicas, response)?;
         decision.fuel = self.last_fuel;
@@ -175,19 +212,22 @@ impl Policy {
         Ok(decision)
     }
 
-    /// One `leadtime_decide` call on a live instance; the raw response, decoded.
+    /// One `leadtime_decide` call on an instance of the pool; the raw response, decoded. The
+    /// instance goes back to the pool only when the call succeeded: a failed call may have left
+    /// its memory in any state.
     fn call(&mut self, frame: &codec::RequestFrame, request: &Request) -> Result<Response> {
-        if self.live.is_none() {
-            self.live = Some(self.instantiate()?);
-        }
-        let live = self.live.as_mut().expect("instantiated above");
+        let shared = &*self.shared;
+        let mut live = match shared.take_idle() {
+            Some(live) => live,
+            None => shared.instantiate()?,
+        };
         live.store.data_mut().begin_call();
         live.store
-            .set_fuel(self.limits.fuel_per_call)
+            .set_fuel(shared.limits.fuel_per_call)
             .map_err(|e| Error::wasmtime("setting the fuel", e))?;
-        let result = invoke(live, frame, request, self.limits.response_bytes);
+        let result = invoke(&mut live, frame, request, shared.limits.response_bytes);
         let fuel_left = live.store.get_fuel().unwrap_or(0);
-        self.last_fuel = self.limits.fuel_per_call.saturating_sub(fuel_left);
+        self.last_fuel = shared.limits.fuel_per_call.saturating_sub(fuel_left);
         // Classify before taking the logs: a trap's detail is the policy's last error line
         // (a Rust panic's message, for one).
         let result = result.map_err(|fail| match fail {
@@ -195,7 +235,51 @@ impl Policy {
             Fail::Host(e) => e,
         });
         self.last_logs = std::mem::take(&mut live.store.data_mut().logs);
+        if result.is_ok() {
+            shared.put_back(live);
+        }
         result
+    }
+
+    /// The size in bytes of the linear memory of this policy's largest idle instance: what one
+    /// instance of it holds, for `leadtime bench`. `None` when no instance is idle: with
+    /// `fresh_instance_per_call` (no instance is kept between calls), with `idle_instances` 0,
+    /// or while every instance is in a call or was dropped after a failed one.
+    pub fn memory_bytes(&self) -> Option<usize> {
+        let idle = self.shared.idle();
+        idle.iter().map(|l| l.memory.data_size(&l.store)).max()
+    }
+}
+
+impl Shared {
+    fn idle(&self) -> MutexGuard<'_, Vec<Live>> {
+        // Nothing panics while the lock is held (a push or a pop), and the list is whole
+        // between them anyway.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The instance put back last, if any is idle.
+    fn take_idle(&self) -> Option<Live> {
+        self.idle().pop()
+    }
+
+    /// Keeps an instance that a call succeeded on for the next call, unless the policy is
+    /// fresh-per-call or `idle_instances` are idle already: it is then dropped (after the lock
+    /// is released: unmapping its memory takes a while).
+    fn put_back(&self, live: Live) {
+        if self.fresh {
+            return;
+        }
+        let extra = {
+            let mut idle = self.idle();
+            if idle.len() < self.idle_cap {
+                idle.push(live);
+                None
+            } else {
+                Some(live)
+            }
+        };
+        drop(extra);
     }
 
     /// A fresh instance: start function run, ABI version checked, params accepted.
@@ -269,13 +353,6 @@ impl Policy {
             )));
         }
         Ok(())
-    }
-
-    /// The size of the live instance's linear memory in bytes (`None` between a failed call and
-    /// the next, and with `fresh_instance_per_call`, which keeps no instance between calls): what
-    /// one instance of this policy holds, for `leadtime bench`.
-    pub fn memory_bytes(&self) -> Option<usize> {
-        self.live.as_ref().map(|l| l.memory.data_size(&l.store))
     }
 }
 

@@ -19,8 +19,8 @@ use wasmtime::{
 /// assert_eq!(limits.get_memory_bytes(), 32 << 20);
 /// ```
 ///
-/// How instances run (reused or fresh, pooled, NaN canonicalisation) is not a bound: see
-/// [`Modes`].
+/// How instances run (reused or fresh, how many kept idle, pooled, NaN canonicalisation) is not
+/// a bound: see [`Modes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -135,6 +135,7 @@ impl Limits {
 #[non_exhaustive]
 pub struct Modes {
     pub(crate) fresh_instance_per_call: bool,
+    pub(crate) idle_instances: usize,
     pub(crate) instance_pool: u32,
     pub(crate) pool_bounds_checks: bool,
     pub(crate) canonical_nans: bool,
@@ -144,6 +145,7 @@ impl Default for Modes {
     fn default() -> Self {
         Modes {
             fresh_instance_per_call: false,
+            idle_instances: 4,
             instance_pool: 32,
             pool_bounds_checks: true,
             canonical_nans: true,
@@ -158,9 +160,19 @@ impl Modes {
     }
 
     options! {
-        /// Start each call on a fresh instance, so no memory survives between calls. Default
-        /// false: an instance is reused until a call fails, then replaced.
+        /// Start each call on a fresh instance, so no memory survives between calls (not even
+        /// from one workload's call to another's, see [`Self::idle_instances`]). Default false:
+        /// an instance is reused, by every handle of its policy in turn, until a call fails,
+        /// then dropped.
         fresh_instance_per_call, get_fresh_instance_per_call: bool;
+        /// Instances kept idle per loaded policy for its handles ([`crate::Policy::fork`]) to
+        /// reuse; more calls at once instantiate more, which are dropped after. A call takes an
+        /// idle instance, so one instance serves the calls of every handle in turn, whatever
+        /// their number, and memory one workload's call left behind is there for the next
+        /// workload's: a policy keeps what a workload needs in `state` (docs/ABI.md). 0 keeps
+        /// none: every call instantiates on demand. Unused with `fresh_instance_per_call`, which
+        /// keeps no instance between calls. Default 4.
+        idle_instances, get_idle_instances: usize;
         /// Instance slots of the engine's pool, used when `fresh_instance_per_call` is on:
         /// wasmtime's pooling allocator then resets a used slot in place instead of mapping and
         /// unmapping memory for every instance (see docs/performance.md). A slot is held only
@@ -169,8 +181,9 @@ impl Modes {
         /// space (not memory; 4 GiB without `pool_bounds_checks`) for the engine's life, and
         /// keeps up to [`POOL_KEEP_RESIDENT_BYTES`] of the memory a call touched. 0 allocates
         /// every instance on demand. Reused instances (the default mode) are always allocated
-        /// on demand: each policy holds one for its life, and a pool would cap how many
-        /// policies an engine can load. Default 32.
+        /// on demand: each loaded policy keeps up to [`Self::idle_instances`] of them between
+        /// calls, shared by its handles, and a pool would cap how many policies an engine can
+        /// load. Default 32.
         instance_pool, get_instance_pool: u32;
         /// With the instance pool, check memory bounds in the compiled code rather than with
         /// guard pages: nothing past a memory's size has to be made inaccessible, so a fresh
