@@ -331,7 +331,7 @@ impl Scaler {
                 detail: "no room for another workload trigger; the ones held keep working".into(),
             });
         }
-        let here = workloads.keys().filter(|k| k.0 == namespace).count();
+        let here = workloads.keys().filter(|k| k.1 == namespace).count();
         if here >= q.workloads_per_namespace {
             return Err(QuotaError {
                 cap: "workloadsPerNamespace",
