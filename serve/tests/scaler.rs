@@ -430,7 +430,10 @@ async fn the_deploy_examples_metadata_is_accepted_as_keda_sends_it() {
         std::sync::Arc::new(leadtime_serve::telemetry::Telemetry::default()),
     );
     let metadata = deployed.iter().cloned().collect();
-    let answer = core.desired("test", "llm", &metadata).await.unwrap();
+    let answer = core
+        .desired(&Default::default(), "test", "llm", &metadata)
+        .await
+        .unwrap();
     assert_eq!(answer.source, "reactive");
     assert!(
         answer.reason.contains("2d needed") && answer.reason.contains("of 7d lookback"),
