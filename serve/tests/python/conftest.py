@@ -56,7 +56,9 @@ def http_get(url, timeout=5.0):
         return response.read().decode()
 
 
-def leadtime_binary():
+@pytest.fixture(scope="session")
+def binary():
+    """The `leadtime` binary cargo built: in $CARGO_TARGET_DIR, else the repo's target/."""
     target = os.environ.get("CARGO_TARGET_DIR") or str(REPO / "target")
     path = Path(target) / "debug" / "leadtime"
     if not path.is_file():
@@ -319,10 +321,9 @@ class Scaler:
 
 
 @pytest.fixture(scope="session")
-def start_scaler(prometheus, pki, pb, tmp_path_factory):
+def start_scaler(binary, prometheus, pki, pb, tmp_path_factory):
     """Starts `leadtime serve` with mutual TLS (KEDA and a second client allowed) and a config
     file of `prometheus.url` plus `extra` YAML; each one is stopped at the end of the session."""
-    binary = leadtime_binary()
     started = []
 
     def start(extra=""):
