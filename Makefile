@@ -1,7 +1,7 @@
 # The two commands of the README, and what they need. Nothing here relies on anything installed
 # by hand: `setup` adds the wasm32 target, the lint tools, and the C and AssemblyScript compilers.
 
-.PHONY: demo test setup setup-rust lint package
+.PHONY: demo test setup setup-rust lint package pytest
 
 # What building leadtime needs: the wasm32 target (the built-in policies compile to it).
 setup-rust:
@@ -20,6 +20,13 @@ setup: setup-rust
 	@# The KEDA scaler's tests start a real Prometheus (serve/tests).
 	@command -v prometheus >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@# Its hostile-client suite (serve/tests/python): openssl makes the certificates, and a venv
+	@# holds grpcio, grpcio-tools and pytest.
+	@command -v openssl >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
+	@test -x target/pyenv/bin/python || python3 -m venv target/pyenv 2>/dev/null || \
+		{ rm -rf target/pyenv; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null && python3 -m venv target/pyenv; }
+	target/pyenv/bin/pip install -q --disable-pip-version-check -r serve/tests/python/requirements.txt
 
 # The main job: backtest the embedded predictive policy against the HPA on a bundled trace (NYC
 # taxi demand, 5-minute pod ready time, peak at 20 pods, 2 days of history first); prints the
@@ -33,7 +40,13 @@ demo: setup-rust
 # Every check CI runs.
 test: setup lint
 	cargo test --workspace
+	$(MAKE) pytest
 	$(MAKE) package
+
+# The scaler against hostile gRPC clients in Python (grpcio), the real binary and a real
+# Prometheus; needs `make setup` and the binary that `cargo test --workspace` builds.
+pytest:
+	target/pyenv/bin/python -m pytest -q serve/tests/python
 
 # The library crates packaged as crates.io would receive them, each built from its package alone.
 package:

@@ -20,7 +20,7 @@ use leadtime::supervisor::{BreakerState, Fallback, Supervisor, SupervisorConfig}
 use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Source, Workload};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Component, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -439,15 +439,21 @@ impl Scaler {
                 let dir = self.settings.policy_dir.as_ref().ok_or_else(|| {
                     bad("policy files are off: the operator sets `policyDir` to allow them".into())
                 })?;
+                // An absolute path or `..` is refused before the file system is asked, so that
+                // the answer says nothing of what exists outside the directory (`/etc/passwd/x.wat`
+                // would otherwise answer "not a directory", an absent path "not found").
+                if path
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+                {
+                    return Err(bad(format!("{} is outside policyDir", spec.policy)));
+                }
                 let path = dir.join(path.as_ref());
-                // Resolved first: `..` or a link must not lead out of the directory.
-                let real = path.canonicalize().map_err(|e| {
-                    bad(format!(
-                        "{} cannot be opened ({})",
-                        path.display(),
-                        e.kind()
-                    ))
-                })?;
+                // Resolved too: a link must not lead out of the directory. The error names the
+                // caller's path, not where policyDir is.
+                let real = path
+                    .canonicalize()
+                    .map_err(|e| bad(format!("{} cannot be opened ({})", spec.policy, e.kind())))?;
                 let root = dir
                     .canonicalize()
                     .map_err(|e| bad(format!("policyDir cannot be opened ({})", e.kind())))?;
