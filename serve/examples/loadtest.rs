@@ -22,8 +22,12 @@ use tonic::transport::Channel;
 /// Concurrent calls, as KEDA's operator makes them (one goroutine per ScaledObject, bounded).
 const CONCURRENCY: usize = 16;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The server's own runtime (its thread stacks), as `leadtime serve` runs it.
+    leadtime_serve::runtime()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let prometheus = args
         .get(1)

@@ -29,4 +29,4 @@ pub mod proto {
 
 pub use auth::{Auth, Tls};
 pub use config::Config;
-pub use server::{shutdown_signal, Server};
+pub use server::{runtime, shutdown_signal, Server};

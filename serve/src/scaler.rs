@@ -132,10 +132,10 @@ pub struct Scaler {
     prometheus: Prometheus,
     settings: Settings,
     workloads: Mutex<HashMap<Key, Entry>>,
-    /// Loaded policies by source and params. Workloads with the same policy and params get
-    /// handles of one ([`leadtime::Policy::fork`]) and share its instances: memory and mappings
-    /// grow with the policies in use, not with the workloads (a policy keeps a workload's state
-    /// in the request's `state`, which each handle carries).
+    /// Loaded policies by namespace, source and params. Workloads of one namespace with the same
+    /// policy and params get handles of one ([`leadtime::Policy::fork`]) and share its
+    /// instances: memory and mappings grow with the policies in use, not with the workloads (a
+    /// policy keeps a workload's state in the request's `state`, which each handle carries).
     policies: Mutex<HashMap<String, leadtime::Policy>>,
     telemetry: Arc<Telemetry>,
 }
@@ -278,7 +278,8 @@ impl Scaler {
         self.telemetry.evictions.inc_by(evicted as u64);
         drop(workloads);
         // A policy no workload holds a handle of any more goes with its instances.
-        self.templates().retain(|_, template| template.handles() > 1);
+        self.templates()
+            .retain(|_, template| template.handles() > 1);
         evicted
     }
 
@@ -379,7 +380,7 @@ impl Scaler {
             key: "behavior".into(),
             message: e.to_string(),
         })?;
-        let policy = self.load(spec).await?;
+        let policy = self.load(namespace, spec).await?;
         let queries = [
             ("query", Some(&spec.query)),
             ("readyTimeQuery", spec.ready_time_query.as_ref()),
@@ -429,7 +430,7 @@ impl Scaler {
     /// Loads the trigger's policy off the async workers (a module compiles for up to the engine's
     /// compile-time limit): a built-in by name, or a file only under the operator's policy dir.
     /// Errors say what failed, never what the file holds.
-    async fn load(&self, spec: &Spec) -> Result<leadtime::Policy, MetadataError> {
+    async fn load(&self, namespace: &str, spec: &Spec) -> Result<leadtime::Policy, MetadataError> {
         let bad = |message: String| MetadataError {
             key: "policy".into(),
             message,
@@ -464,7 +465,7 @@ impl Scaler {
             }
             _ => Source::Builtin(Cow::Owned(spec.policy.clone())),
         };
-        let key = template_key(&source, &spec.params);
+        let key = template_key(namespace, &source, &spec.params);
         if let Some(template) = self.templates().get(&key) {
             return Ok(template.fork());
         }
@@ -706,18 +707,21 @@ impl Scaler {
 
 /// A held or fallback target within the trigger's bounds: what was held may come from before
 /// the bounds changed, and a target is never outside them.
-/// What a loaded policy is shared by: its source (a file by its resolved path, size and
-/// modification time, so an edited file loads anew) and its params.
-fn template_key(source: &Source<'_>, params: &leadtime::Params) -> String {
-    match source {
+/// What a loaded policy is shared by: one namespace (an instance's memory outlives a call, so a
+/// policy that kept one workload's data in it could show it to the next caller: never across
+/// tenants), its source (a file by its resolved path, size and modification time, so an edited
+/// file loads anew) and its params.
+fn template_key(namespace: &str, source: &Source<'_>, params: &leadtime::Params) -> String {
+    let source = match source {
         Source::File(path) => {
             let meta = std::fs::metadata(path.as_ref()).ok();
             let len = meta.as_ref().map_or(0, |m| m.len());
             let modified = meta.and_then(|m| m.modified().ok());
-            format!("file {} {len} {modified:?} {params:?}", path.display())
+            format!("file {} {len} {modified:?}", path.display())
         }
-        other => format!("builtin {} {params:?}", other.name()),
-    }
+        other => format!("builtin {}", other.name()),
+    };
+    format!("{namespace} {source} {params:?}")
 }
 
 fn within(replicas: u32, spec: &Spec) -> u32 {

@@ -335,6 +335,9 @@ async fn workloads_share_policy_instances_so_many_names_cost_no_mappings_each() 
     );
     // And they all answer, each with its own state.
     assert_eq!(scaler.desired("w1", &m).await.unwrap(), 3.0);
-    assert_eq!(scaler.desired(&format!("w{workloads}"), &m).await.unwrap(), 3.0);
+    assert_eq!(
+        scaler.desired(&format!("w{workloads}"), &m).await.unwrap(),
+        3.0
+    );
     scaler.shutdown().await;
 }

@@ -59,12 +59,17 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     }
     if let (Some(cert), Some(key), Some(client_ca)) = (args.tls_cert, args.tls_key, args.client_ca)
     {
+        // The flags name the files and clients; the config file's handshake timeout stays.
+        let handshake_timeout = match &config.auth {
+            Auth::MutualTls(tls) => tls.handshake_timeout,
+            _ => leadtime_serve::config::DEFAULT_HANDSHAKE_TIMEOUT,
+        };
         config.auth = Auth::MutualTls(Tls {
             cert,
             key,
             client_ca,
             allowed_clients: args.allow_client,
-            handshake_timeout: leadtime_serve::config::DEFAULT_HANDSHAKE_TIMEOUT,
+            handshake_timeout,
         });
     } else if args.insecure {
         if matches!(config.auth, Auth::MutualTls(_)) {
@@ -79,10 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     limits
         .fuel_per_call(args.fuel)
         .memory_bytes(super::mib_to_bytes("memory-mib", args.memory_mib)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new("runtime", e.to_string()))?;
+    let runtime = leadtime_serve::runtime().map_err(|e| Failure::new("runtime", e.to_string()))?;
     runtime
         .block_on(async {
             let server = Server::bind(args.listen, args.http_listen, config, limits).await?;
