@@ -479,8 +479,13 @@ impl Scaler {
                 tracing::warn!(policy = %spec.policy, error = %e.report(), "policy does not load");
                 bad(format!("`{}` does not load ({})", spec.policy, e.kind()))
             })?;
+        let mut templates = self.templates();
+        // Policies no workload holds any more (a trigger that failed its checks after loading)
+        // go before another is kept: a caller cycling params must not pile up instances between
+        // two evictions. What stays is bounded by the workloads held.
+        templates.retain(|_, template| template.handles() > 1);
         // Two first loads at once: the first one in is kept, so both share its instances.
-        Ok(self.templates().entry(key).or_insert(template).fork())
+        Ok(templates.entry(key).or_insert(template).fork())
     }
 
     fn templates(&self) -> std::sync::MutexGuard<'_, HashMap<String, leadtime::Policy>> {
