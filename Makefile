@@ -1,7 +1,7 @@
 # The two commands of the README, and what they need. Nothing here relies on anything installed
 # by hand: `setup` adds the wasm32 target, the lint tools, and the C and AssemblyScript compilers.
 
-.PHONY: demo test setup setup-rust lint package pytest
+.PHONY: demo test setup setup-rust lint package pytest deploy-check
 
 # What building leadtime needs: the wasm32 target (the built-in policies compile to it).
 setup-rust:
@@ -26,7 +26,11 @@ setup: setup-rust
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
 	@test -x target/pyenv/bin/python || python3 -m venv target/pyenv 2>/dev/null || \
 		{ rm -rf target/pyenv; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null && python3 -m venv target/pyenv; }
-	target/pyenv/bin/pip install -q --disable-pip-version-check -r serve/tests/python/requirements.txt
+	target/pyenv/bin/pip install -q --disable-pip-version-check -r serve/tests/python/requirements.txt \
+		-r serve/tests/deploy/requirements.txt
+	@# The deployment checks (serve/tests/deploy) build serve/deploy with kubectl's kustomize.
+	@command -v kubectl >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
 
 # The main job: backtest the embedded predictive policy against the HPA on a bundled trace (NYC
 # taxi demand, 5-minute pod ready time, peak at 20 pods, 2 days of history first); prints the
@@ -41,12 +45,18 @@ demo: setup-rust
 test: setup lint
 	cargo test --workspace
 	$(MAKE) pytest
+	$(MAKE) deploy-check
 	$(MAKE) package
 
 # The scaler against hostile gRPC clients in Python (grpcio), the real binary and a real
 # Prometheus; needs `make setup` and the binary that `cargo test --workspace` builds.
 pytest:
 	target/pyenv/bin/python -m pytest -q serve/tests/python
+
+# The manifests, alerts, dashboard and Dockerfile of serve/ (kubernetes-validate, CRD schemas,
+# Pod Security "restricted", kustomize, promtool); needs `make setup`, no build.
+deploy-check:
+	target/pyenv/bin/python -m pytest -q -rs serve/tests/deploy
 
 # The library crates packaged as crates.io would receive them, each built from its package alone.
 package:
