@@ -111,3 +111,52 @@ def test_decisions_by_source_and_policy_against_returned_target():
     exprs = [t["expr"] for t in panels["Policy target vs returned target"]["targets"]]
     assert any("leadtime_policy_replicas" in e for e in exprs)
     assert any("leadtime_desired_replicas" in e for e in exprs)
+
+
+# Label values for made-up series shaped as the scaler exports them.
+_VALUES = {"namespace": "shop", "name": "llm", "metric": "leadtime-desired-replicas",
+           "source": "policy", "mode": "decide", "kind": "trap", "rpc": "GetMetrics", "code": "ok"}
+
+
+def _input_series() -> list[dict]:
+    """Twenty minutes of every exported series: counters rising, gauges at 1, histograms with
+    three buckets; labelled as the ServiceMonitor scrapes them."""
+    out = []
+    for name, labels in exported.exported().items():
+        if name.endswith("_bucket"):
+            continue
+        plain = {k: _VALUES[k] for k in sorted(labels)}
+        plain["job"] = "leadtime-scaler"
+        sel = ",".join(f'{k}="{v}"' for k, v in plain.items())
+        if name.endswith("_count") and name[: -len("_count")] + "_bucket" in exported.exported():
+            base = name[: -len("_count")]
+            for i, le in enumerate(["1", "10", "+Inf"]):
+                out.append({"series": f'{base}_bucket{{{sel},le="{le}"}}', "values": f"0+{i + 1}x20"})
+            out.append({"series": f"{name}{{{sel}}}", "values": "0+3x20"})
+        elif name.endswith("_total") or name.endswith("_sum"):
+            out.append({"series": f"{name}{{{sel}}}", "values": "0+1x20"})
+        else:
+            out.append({"series": f"{name}{{{sel}}}", "values": "1x20"})
+    return out
+
+
+def test_every_query_returns_data_on_series_shaped_as_the_scalers(tmp_path):
+    """Each panel's query, as an alert `count(query) > 0`, fires on made-up series with the
+    scaler's names and labels (promtool test rules): no panel reads nothing."""
+    queries = [(title, _concrete(t["expr"])) for title, t in _targets()]
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"alert": f"Query{i}", "expr": f"count({q}) > 0"} for i, (_, q) in enumerate(queries)]}]}
+    (tmp_path / "queries.yaml").write_text(yaml.safe_dump(rules))
+    tests = {"rule_files": ["queries.yaml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": _input_series(),
+        "alert_rule_test": [
+            {"eval_time": "15m", "alertname": f"Query{i}", "exp_alerts": [{"exp_labels": {}}]}
+            for i in range(len(queries))],
+    }]}
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(tests))
+    run = subprocess.run([tool("promtool"), "test", "rules", str(tmp_path / "test.yaml")],
+                         capture_output=True, text=True)
+    failed = {int(n) for n in re.findall(r"alertname: Query(\d+)", run.stdout + run.stderr)}
+    assert run.returncode == 0 and not failed, (
+        [queries[n] for n in sorted(failed)] or run.stdout + run.stderr)
