@@ -224,6 +224,18 @@ pub trait ParamsExt {
     fn flag(&self, name: &str, default: bool) -> Result<bool, String>;
     /// A text parameter, or `default` when absent.
     fn text<'a>(&'a self, name: &str, default: &'a str) -> Result<&'a str, String>;
+    /// A number parameter within `lo..=hi`, or `default` when absent; `Err` names it and the range.
+    fn number_in(&self, name: &str, default: f64, lo: f64, hi: f64) -> Result<f64, String> {
+        let v = self.number(name, default)?;
+        if !(lo..=hi).contains(&v) {
+            return Err(alloc::format!(
+                "param `{name}` must be in {lo}..={hi}, got {v}"
+            ));
+        }
+        Ok(v)
+    }
+    /// `Err` naming the first parameter not in `known`, and what `policy` takes.
+    fn only(&self, known: &[&str], policy: &str) -> Result<(), String>;
 }
 
 impl ParamsExt for Params {
@@ -252,6 +264,16 @@ impl ParamsExt for Params {
             None => Ok(default),
             Some(Param::Text(s)) => Ok(s),
             Some(other) => Err(alloc::format!("param `{name}` must be text, got {other:?}")),
+        }
+    }
+
+    fn only(&self, known: &[&str], policy: &str) -> Result<(), String> {
+        match self.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(unknown) => Err(alloc::format!(
+                "unknown param `{unknown}`; {policy} takes: {}",
+                known.join(", ")
+            )),
         }
     }
 }

@@ -100,27 +100,14 @@ pub struct Settings {
     pub refit_seconds: f64,
 }
 
-fn ranged(params: &Params, name: &str, default: f64, lo: f64, hi: f64) -> Result<f64, String> {
-    let v = params.number(name, default)?;
-    if !(lo..=hi).contains(&v) {
-        return Err(format!("param `{name}` must be in {lo}..={hi}, got {v}"));
-    }
-    Ok(v)
-}
-
 impl Settings {
     /// Reads and checks `params`; errors name the parameter.
     pub fn from_params(params: &Params) -> Result<Settings, String> {
-        if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown param `{unknown}`; crane-dsp takes: {}",
-                KNOWN.join(", ")
-            ));
-        }
+        params.only(KNOWN, "crane-dsp")?;
         Ok(Settings {
-            history_seconds: ranged(params, "history_seconds", WEEK, 2.0 * DAY, 28.0 * DAY)?,
-            window_seconds: ranged(params, "window_seconds", HOUR, 0.0, DAY)?,
-            refit_seconds: ranged(params, "refit_seconds", 12.0 * HOUR, 0.0, 7.0 * DAY)?,
+            history_seconds: params.number_in("history_seconds", WEEK, 2.0 * DAY, 28.0 * DAY)?,
+            window_seconds: params.number_in("window_seconds", HOUR, 0.0, DAY)?,
+            refit_seconds: params.number_in("refit_seconds", 12.0 * HOUR, 0.0, 7.0 * DAY)?,
         })
     }
 }

@@ -62,37 +62,29 @@ pub struct Settings {
     pub default_ready_seconds: f64,
 }
 
-fn ranged(params: &Params, name: &str, default: f64, lo: f64, hi: f64) -> Result<f64, String> {
-    let v = params.number(name, default)?;
-    if !(lo..=hi).contains(&v) {
-        return Err(format!("param `{name}` must be in {lo}..={hi}, got {v}"));
-    }
-    Ok(v)
-}
-
 impl Settings {
     /// Reads and checks `params`; errors name the parameter.
     pub fn from_params(params: &Params) -> Result<Settings, String> {
-        if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown param `{unknown}`; holt-winters takes: {}",
-                KNOWN.join(", ")
-            ));
-        }
-        let season = ranged(params, "season_seconds", 0.0, 0.0, 90.0 * 86_400.0)?;
+        params.only(KNOWN, "holt-winters")?;
+        let season = params.number_in("season_seconds", 0.0, 0.0, 90.0 * 86_400.0)?;
         let lead = match params.get("lead_seconds") {
             None => None,
-            Some(_) => Some(ranged(params, "lead_seconds", 0.0, 0.0, 86_400.0)?),
+            Some(_) => Some(params.number_in("lead_seconds", 0.0, 0.0, 86_400.0)?),
         };
         Ok(Settings {
-            alpha: ranged(params, "alpha", 0.3, 0.0, 1.0)?,
-            beta: ranged(params, "beta", 0.05, 0.0, 1.0)?,
-            gamma: ranged(params, "gamma", 0.1, 0.0, 1.0)?,
+            alpha: params.number_in("alpha", 0.3, 0.0, 1.0)?,
+            beta: params.number_in("beta", 0.05, 0.0, 1.0)?,
+            gamma: params.number_in("gamma", 0.1, 0.0, 1.0)?,
             season_seconds: (season > 0.0).then_some(season),
-            stored_seasons: ranged(params, "stored_seasons", 4.0, 2.0, 100.0)?.floor(),
-            margin: ranged(params, "margin", 0.0, 0.0, 10.0)?,
+            stored_seasons: params.number_in("stored_seasons", 4.0, 2.0, 100.0)?.floor(),
+            margin: params.number_in("margin", 0.0, 0.0, 10.0)?,
             lead_seconds: lead,
-            default_ready_seconds: ranged(params, "default_ready_seconds", 300.0, 0.0, 86_400.0)?,
+            default_ready_seconds: params.number_in(
+                "default_ready_seconds",
+                300.0,
+                0.0,
+                86_400.0,
+            )?,
         })
     }
 }

@@ -59,12 +59,7 @@ pub struct Config {
 impl Config {
     /// The parameters read and checked, or what is wrong with them.
     pub fn from_params(params: &Params) -> Result<Config, String> {
-        if let Some(unknown) = params.keys().find(|k| !KNOWN_PARAMS.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown param `{unknown}`; hpa takes {}",
-                KNOWN_PARAMS.join(", ")
-            ));
-        }
+        params.only(KNOWN_PARAMS, "hpa")?;
         let base = tolerance(params, "tolerance", 0.1)?;
         let metric_type = match params
             .text("metric_type", "external")?

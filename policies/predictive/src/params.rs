@@ -46,39 +46,26 @@ pub struct Settings {
 
 const DAY: f64 = 86_400.0;
 
-fn ranged(params: &Params, name: &str, default: f64, lo: f64, hi: f64) -> Result<f64, String> {
-    let v = params.number(name, default)?;
-    if !(lo..=hi).contains(&v) {
-        return Err(format!("param `{name}` must be in {lo}..={hi}, got {v}"));
-    }
-    Ok(v)
-}
-
 impl Settings {
     /// Reads and checks `params`; the error names the parameter and the allowed range.
     pub fn from_params(params: &Params) -> Result<Settings, String> {
-        if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown param `{unknown}`; predictive takes: {}",
-                KNOWN.join(", ")
-            ));
-        }
+        params.only(KNOWN, "predictive")?;
         let lead_seconds = match params.get("lead_seconds") {
             None => None,
-            Some(_) => Some(ranged(params, "lead_seconds", 0.0, 0.0, DAY)?),
+            Some(_) => Some(params.number_in("lead_seconds", 0.0, 0.0, DAY)?),
         };
         let s = Settings {
-            quantile: ranged(params, "quantile", 0.95, 0.5, 0.999)?,
+            quantile: params.number_in("quantile", 0.95, 0.5, 0.999)?,
             lead_seconds,
-            default_ready_seconds: ranged(params, "default_ready_seconds", 300.0, 0.0, DAY)?,
-            ready_quantile: ranged(params, "ready_quantile", 0.9, 0.0, 1.0)?,
-            decision_seconds: ranged(params, "decision_seconds", 15.0, 1.0, 3600.0)?,
-            lookback: ranged(params, "lookback", 14.0 * DAY, 3600.0, 90.0 * DAY)?,
-            max_period: ranged(params, "max_period", 7.0 * DAY, 60.0, 90.0 * DAY)?,
+            default_ready_seconds: params.number_in("default_ready_seconds", 300.0, 0.0, DAY)?,
+            ready_quantile: params.number_in("ready_quantile", 0.9, 0.0, 1.0)?,
+            decision_seconds: params.number_in("decision_seconds", 15.0, 1.0, 3600.0)?,
+            lookback: params.number_in("lookback", 14.0 * DAY, 3600.0, 90.0 * DAY)?,
+            max_period: params.number_in("max_period", 7.0 * DAY, 60.0, 90.0 * DAY)?,
             scale_down: params.flag("scale_down", true)?,
             observer: params.flag("observer", false)?,
-            headroom: ranged(params, "headroom", 0.0, 0.0, 10.0)?,
-            refit_seconds: ranged(params, "refit_seconds", 3600.0, 0.0, 30.0 * DAY)?,
+            headroom: params.number_in("headroom", 0.0, 0.0, 10.0)?,
+            refit_seconds: params.number_in("refit_seconds", 3600.0, 0.0, 30.0 * DAY)?,
         };
         if s.max_period * 2.0 > s.lookback {
             return Err(format!(
