@@ -14,6 +14,9 @@ const LEVEL_CANDIDATES: [usize; 9] = [1, 2, 3, 5, 8, 13, 21, 34, 55];
 /// Points of the fast level that catches a level shift the fitted level has not yet followed.
 const FAST_LEVEL: usize = 3;
 
+/// Widest half-window of the seasonal profile's running median, in points.
+const SMOOTH_MAX: usize = 16;
+
 /// Most forecast origins an error model is measured on.
 const MAX_ORIGINS: usize = 4096;
 
@@ -328,8 +331,9 @@ fn seasonal_profile(x: &[f64], lag: usize) -> (Vec<f64>, f64, usize) {
         })
         .collect();
     // A light circular running median (±lag/288: 5 minutes of a day) against per-phase noise;
-    // a median, unlike a mean, keeps a sharp daily edge sharp.
-    let half = lag / 288;
+    // a median, unlike a mean, keeps a sharp daily edge sharp. At most ±SMOOTH_MAX points: the
+    // work is lag × window, and a week at 15-second steps (40,320 phases, ±140) took 400M fuel.
+    let half = (lag / 288).min(SMOOTH_MAX);
     let mut profile: Vec<f64> = if half == 0 {
         raw
     } else {

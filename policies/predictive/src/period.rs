@@ -11,8 +11,11 @@ pub const MIN_CONFIDENCE: f64 = 0.3;
 /// A peak must rise this much above the lowest autocorrelation at shorter lags.
 const MIN_PROMINENCE: f64 = 0.15;
 /// A shorter period is preferred while its unexplained share (1 - autocorrelation) is at most
-/// this many times the best's, plus [`SLACK`]: a daily cycle also peaks at 2, 3... days.
+/// this many times the best's, plus [`SLACK`], at it and at each of its multiples up to the best:
+/// a daily cycle also peaks at 2, 3... days.
 const PREFER_SHORTER: f64 = 1.5;
+/// How far (a share of the lag) a multiple of a period may be from a lag and still be it.
+const HARMONIC_SHARE: f64 = 0.02;
 /// See [`PREFER_SHORTER`].
 const SLACK: f64 = 0.03;
 /// The shortest period considered, in points.
@@ -196,10 +199,15 @@ pub fn detect_near_calendar(x: &[f64], max_lag: usize, calendar: &[usize]) -> Op
             peaks.push((k, acf[k]));
         }
     }
-    let best = peaks.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let &(peak, confidence) = peaks
-        .iter()
-        .find(|p| 1.0 - p.1 <= PREFER_SHORTER * (1.0 - best) + SLACK)?;
+    let &(longest, best) = peaks.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let explains = |r: f64| 1.0 - r <= PREFER_SHORTER * (1.0 - best) + SLACK;
+    // The strongest peak, or a shorter period it is a whole multiple of, when the series repeats
+    // nearly as well at that period and at every multiple of it up to the strongest. Days that
+    // differ within a week fail at some multiple (2 days spans a weekend where 7 do not), so the
+    // week is found; a pure daily cycle passes at all of them, so the day is.
+    let &(peak, confidence) = peaks.iter().find(|&&(k, r)| {
+        k == longest || (explains(r) && multiples_repeat(&acf, k, longest, explains))
+    })?;
     // A broad peak wanders with noise: take the vertex of a least-squares parabola over
     // ±4% of the lag instead of the highest single lag. A sharp peak is no parabola, and its
     // vertex can land where the series no longer repeats: then the peak itself stands.
@@ -219,6 +227,28 @@ pub fn detect_near_calendar(x: &[f64], max_lag: usize, calendar: &[usize]) -> Op
         lag,
         refined,
         confidence: confidence.min(1.0),
+    })
+}
+
+/// Whether `longest` is a whole multiple of `lag` and `acf` near each multiple of `lag` below it
+/// (within [`HARMONIC_SHARE`]) satisfies `explains`.
+fn multiples_repeat(
+    acf: &[f64],
+    lag: usize,
+    longest: usize,
+    explains: impl Fn(f64) -> bool,
+) -> bool {
+    let times = (longest as f64 / lag as f64).round() as usize;
+    let near = |k: usize| (HARMONIC_SHARE * k as f64).ceil() as usize;
+    if times < 2 || (times * lag).abs_diff(longest) > near(longest) {
+        return false;
+    }
+    (2..times).all(|j| {
+        let k = j * lag;
+        let best = acf[k - near(k)..=(k + near(k)).min(acf.len() - 1)]
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &r| a.max(r));
+        explains(best)
     })
 }
 
@@ -268,7 +298,9 @@ fn vertex(acf: &[f64], centre: usize, half: usize) -> f64 {
     if c >= 0.0 {
         return centre as f64;
     }
-    centre as f64 + (-b / (2.0 * c)).clamp(-(half as f64), half as f64)
+    // Within the lags fitted: a peak at the edge of the search has points on one side only, and a
+    // vertex past them is an extrapolation (a two-week window put a week's at 7d6h).
+    (centre as f64 + -b / (2.0 * c)).clamp(lo as f64, hi as f64)
 }
 
 #[cfg(test)]

@@ -107,12 +107,33 @@ pub fn ls_slope(y: &[f64]) -> f64 {
     sxy / sxx
 }
 
-/// Theil–Sen slope of `y` against its index: the median of all pairwise slopes.
+/// Most points [`theil_sen`] takes pairs of; longer series are summarised first.
+const THEIL_SEN_POINTS: usize = 64;
+
+/// Theil–Sen slope of `y` against its index: the median of all pairwise slopes. Past
+/// [`THEIL_SEN_POINTS`] values, of the pairs between the medians of that many runs of
+/// consecutive values (each at its run's centre): all pairs would be O(n²) in time and memory,
+/// and a 5-minute cycle over 14 days of 1-minute points has 4,032 cycle means, 8 million pairs,
+/// 65 MB. Run medians keep the estimate robust to outliers.
 pub fn theil_sen(y: &[f64]) -> f64 {
-    let mut slopes = Vec::with_capacity(y.len() * y.len().saturating_sub(1) / 2);
-    for i in 0..y.len() {
-        for j in i + 1..y.len() {
-            slopes.push((y[j] - y[i]) / (j - i) as f64);
+    let n = y.len();
+    let points: Vec<(f64, f64)> = if n <= THEIL_SEN_POINTS {
+        y.iter().enumerate().map(|(i, &v)| (i as f64, v)).collect()
+    } else {
+        let mut run = Vec::with_capacity(n.div_ceil(THEIL_SEN_POINTS));
+        (0..THEIL_SEN_POINTS)
+            .map(|b| {
+                let (lo, hi) = (b * n / THEIL_SEN_POINTS, (b + 1) * n / THEIL_SEN_POINTS);
+                run.clear();
+                run.extend_from_slice(&y[lo..hi]);
+                ((lo + hi - 1) as f64 / 2.0, median(&mut run))
+            })
+            .collect()
+    };
+    let mut slopes = Vec::with_capacity(points.len() * points.len().saturating_sub(1) / 2);
+    for (i, &(xi, yi)) in points.iter().enumerate() {
+        for &(xj, yj) in &points[i + 1..] {
+            slopes.push((yj - yi) / (xj - xi));
         }
     }
     if slopes.is_empty() {
@@ -171,5 +192,15 @@ mod tests {
         let mut z = y.clone();
         z[3] = 1000.0;
         assert!((theil_sen(&z) - 2.0).abs() < 1e-12);
+        // A long series (summarised by runs) keeps the slope through outliers.
+        let mut long: Vec<f64> = (0..5000).map(|i| 0.5 * i as f64 - 7.0).collect();
+        for i in (0..5000).step_by(97) {
+            long[i] = 1e6;
+        }
+        assert!(
+            (theil_sen(&long) - 0.5).abs() < 1e-9,
+            "{}",
+            theil_sen(&long)
+        );
     }
 }

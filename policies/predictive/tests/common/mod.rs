@@ -67,3 +67,23 @@ pub fn request(values: &[f64], target: f64, current: u32, now: i64) -> Request {
         state: None,
     }
 }
+
+/// Where Crane's 16 labelled production series are (`input0.csv` .. `input15.csv` of
+/// gocrane/crane `pkg/prediction/dsp/test_data`, Apache-2.0): the directory `LEADTIME_PERIODS`
+/// names, else `shared/periods` beside the repository. They are not shipped with leadtime; a
+/// test that needs them says it skipped when neither holds them.
+pub fn crane_series() -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os("LEADTIME_PERIODS") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/periods"),
+    };
+    if dir.join("input15.csv").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: Crane's labelled series are not in {} (set LEADTIME_PERIODS)",
+            dir.display()
+        );
+        None
+    }
+}
