@@ -1,5 +1,6 @@
 //! The config file of `leadtime serve` (YAML or JSON): Prometheus, metadata defaults, behavior.
 
+use crate::access::Access;
 use crate::auth::{Auth, Tls};
 use crate::metadata::duration;
 use crate::scaler::Settings;
@@ -28,6 +29,8 @@ pub struct ConfigError {
 pub struct Config {
     /// Prometheus base URL.
     pub prometheus: Option<String>,
+    /// How to reach it: TLS, credentials, headers.
+    pub prometheus_access: Access,
     /// Timeout of each Prometheus call.
     pub timeout: Duration,
     /// How often `StreamIsActive` re-checks.
@@ -42,6 +45,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             prometheus: None,
+            prometheus_access: Access::default(),
             timeout: Duration::from_secs(2),
             stream_interval: Duration::from_secs(10),
             settings: Settings::default(),
@@ -57,6 +61,7 @@ struct File {
     prometheus: PrometheusFile,
     stream_interval: Option<String>,
     idle_after: Option<String>,
+    log_interval: Option<String>,
     #[serde(default)]
     breaker: BreakerFile,
     #[serde(default)]
@@ -118,6 +123,21 @@ struct PrometheusFile {
     url: Option<String>,
     timeout: Option<String>,
     cache_ttl: Option<String>,
+    ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    bearer_token_file: Option<String>,
+    basic_auth: Option<BasicAuthFile>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// `prometheus.basicAuth`: the password only from a file, never written in the config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BasicAuthFile {
+    username: String,
+    password_file: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -151,6 +171,23 @@ impl Config {
                 .map(|d| d.unwrap_or(default))
                 .map_err(|m| format!("`{field}`: {m}"))
         };
+        let p = &file.prometheus;
+        config.prometheus_access = Access {
+            ca_file: p.ca_file.clone().map(Into::into),
+            client_cert: match (&p.cert_file, &p.key_file) {
+                (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+                (None, None) => None,
+                _ => {
+                    return Err("`prometheus.certFile` and `prometheus.keyFile` go together".into())
+                }
+            },
+            bearer_token_file: p.bearer_token_file.clone().map(Into::into),
+            basic_auth: p
+                .basic_auth
+                .as_ref()
+                .map(|b| (b.username.clone(), b.password_file.clone().into())),
+            headers: p.headers.clone().into_iter().collect(),
+        };
         config.prometheus = file.prometheus.url;
         config.timeout = dur(
             "prometheus.timeout",
@@ -164,6 +201,7 @@ impl Config {
             settings.cache_ttl,
         )?;
         settings.idle_after = dur("idleAfter", &file.idle_after, settings.idle_after)?;
+        settings.log_interval = dur("logInterval", &file.log_interval, settings.log_interval)?;
         config.stream_interval = dur(
             "streamInterval",
             &file.stream_interval,
@@ -282,10 +320,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prometheus_access_reads_files_and_headers_and_refuses_inline_secrets() {
+        let config = Config::parse(
+            "prometheus:\n  url: https://mimir:8080/prometheus\n  caFile: /etc/ca.pem\n\
+             \x20 certFile: /etc/tls.crt\n  keyFile: /etc/tls.key\n\
+             \x20 bearerTokenFile: /var/run/token\n  headers:\n    X-Scope-OrgID: team-a\n",
+        )
+        .unwrap();
+        let a = &config.prometheus_access;
+        assert_eq!(a.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(
+            a.client_cert,
+            Some(("/etc/tls.crt".into(), "/etc/tls.key".into()))
+        );
+        assert_eq!(
+            a.bearer_token_file.as_deref(),
+            Some(Path::new("/var/run/token"))
+        );
+        assert_eq!(a.headers, vec![("X-Scope-OrgID".into(), "team-a".into())]);
+        let basic = Config::parse(
+            "prometheus:\n  basicAuth:\n    username: leadtime\n    passwordFile: /etc/pw\n",
+        )
+        .unwrap();
+        assert_eq!(
+            basic.prometheus_access.basic_auth,
+            Some(("leadtime".into(), "/etc/pw".into()))
+        );
+        for (text, says) in [
+            (
+                "prometheus:\n  basicAuth:\n    username: u\n    password: hunter2\n",
+                "unknown field `password`",
+            ),
+            (
+                "prometheus:\n  certFile: /c\n",
+                "certFile` and `prometheus.keyFile",
+            ),
+            (
+                "prometheus:\n  bearerToken: abc\n",
+                "unknown field `bearerToken`",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+            assert!(!e.contains("hunter2") && !e.contains("abc`"), "{e}");
+        }
+    }
+
+    #[test]
     fn parses_every_section() {
         let config = Config::parse(
             "prometheus:\n  url: http://p:9090\n  timeout: 500ms\n  cacheTtl: 2s\n\
-             streamInterval: 3s\nidleAfter: 1h\nbreaker:\n  failures: 5\n  openFor: 1m\n\
+             streamInterval: 3s\nidleAfter: 1h\nlogInterval: 5m\nbreaker:\n  failures: 5\n  openFor: 1m\n\
              defaults:\n  policy: hpa\n  minReplicas: 2\n\
              behavior:\n  scaleDown:\n    stabilizationWindowSeconds: 60\n",
         )
@@ -294,6 +379,7 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_millis(500));
         assert_eq!(config.settings.cache_ttl, Duration::from_secs(2));
         assert_eq!(config.settings.idle_after, Duration::from_secs(3600));
+        assert_eq!(config.settings.log_interval, Duration::from_secs(300));
         assert_eq!(config.stream_interval, Duration::from_secs(3));
         assert_eq!(config.settings.breaker_failures, 5);
         assert_eq!(config.settings.breaker_open_for, Duration::from_secs(60));

@@ -8,10 +8,12 @@
 //! with an allow-list), and every call is untrusted until [`quota`] has checked its names and
 //! size and [`query`] its PromQL (docs/security.md, the scaler's threat model).
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod history;
 pub mod listen;
+pub mod log_limit;
 pub mod metadata;
 pub mod prometheus;
 pub mod query;

@@ -6,9 +6,11 @@
 //! few queries in flight at once (also the most connections it opens, pooled and closed when
 //! idle), a timeout Prometheus itself enforces, and answers capped in bytes and series.
 
+use crate::access::{Access, AccessError, Built};
 use crate::history::Chunk;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
@@ -50,11 +52,14 @@ pub enum FetchError {
     /// The answer is over a cap (bytes or series).
     #[error("prometheus answer is too large: {0}")]
     TooLarge(String),
+    /// A credential file (token, password) no longer reads.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 impl FetchError {
     /// A short label for metrics: `unreachable`, `timeout`, `api`, `decode`, `no-data`,
-    /// `bad-query`.
+    /// `bad-query`, `too-large`, `credentials`.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Unreachable { .. } => "unreachable",
@@ -64,6 +69,7 @@ impl FetchError {
             FetchError::NoData(_) => "no-data",
             FetchError::BadQuery(_) => "bad-query",
             FetchError::TooLarge(_) => "too-large",
+            FetchError::Credentials(_) => "credentials",
         }
     }
 }
@@ -107,7 +113,8 @@ impl Default for Bounds {
 /// A Prometheus server's HTTP API.
 pub struct Prometheus {
     base: String,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    access: Built,
     timeout: Duration,
     cache_ttl: Duration,
     cache: Mutex<HashMap<String, Cached>>,
@@ -120,33 +127,43 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(30);
 
 impl Prometheus {
     /// A client of the server at `base` (e.g. `http://prometheus:9090`), with a timeout per call
-    /// and answers (errors included) kept for `cache_ttl`, within the default [`Bounds`].
+    /// and answers (errors included) kept for `cache_ttl`, within the default [`Bounds`], with no
+    /// credentials and the built-in CA roots for `https`.
     pub fn new(base: &str, timeout: Duration, cache_ttl: Duration) -> Prometheus {
-        Prometheus::with_bounds(base, timeout, cache_ttl, Bounds::default())
+        Prometheus::connect(
+            base,
+            timeout,
+            cache_ttl,
+            Bounds::default(),
+            &Access::default(),
+        )
+        .expect("access without files always builds")
     }
 
-    /// [`Prometheus::new`] within `bounds`.
-    pub fn with_bounds(
+    /// [`Prometheus::new`] within `bounds`, reaching Prometheus as `access` says; the error names
+    /// the setting or file that does not work.
+    pub fn connect(
         base: &str,
         timeout: Duration,
         cache_ttl: Duration,
         bounds: Bounds,
-    ) -> Prometheus {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
+        access: &Access,
+    ) -> Result<Prometheus, AccessError> {
+        let access = access.build(timeout)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(bounds.concurrency)
             .pool_idle_timeout(IDLE_CONNECTION)
-            .build(connector);
-        Prometheus {
+            .build(access.connector.clone());
+        Ok(Prometheus {
             base: base.trim_end_matches('/').to_string(),
             client,
+            access,
             timeout,
             cache_ttl,
             cache: Mutex::new(HashMap::new()),
             bounds,
             in_flight: tokio::sync::Semaphore::new(bounds.concurrency.max(1)),
-        }
+        })
     }
 
     /// The base URL.
@@ -310,14 +327,28 @@ impl Prometheus {
                 .acquire()
                 .await
                 .map_err(|_| FetchError::Timeout(self.timeout))?;
-            let response = self
-                .client
-                .get(uri)
-                .await
+            let mut request = hyper::Request::get(uri);
+            for (name, value) in self
+                .access
+                .headers()
+                .map_err(|e| FetchError::Credentials(e.to_string()))?
+            {
+                request = request.header(name, value);
+            }
+            let request = request
+                .body(Empty::new())
                 .map_err(|e| FetchError::Unreachable {
                     url: self.base.clone(),
-                    message: error_chain(&e),
+                    message: format!("bad request: {e}"),
                 })?;
+            let response =
+                self.client
+                    .request(request)
+                    .await
+                    .map_err(|e| FetchError::Unreachable {
+                        url: self.base.clone(),
+                        message: error_chain(&e),
+                    })?;
             let status = response.status().as_u16();
             let limit = self.bounds.body_bytes;
             let body = http_body_util::Limited::new(response.into_body(), limit)

@@ -10,6 +10,7 @@
 
 use crate::auth::Caller;
 use crate::history::History;
+use crate::log_limit::LogLimit;
 use crate::metadata::{MetadataError, Mode, OnError, Spec};
 use crate::prometheus::{FetchError, Prometheus};
 use crate::query::QueryRules;
@@ -45,6 +46,8 @@ pub struct Settings {
     pub queries: QueryRules,
     /// The only directory `.wasm`/`.wat` policies may be loaded from; `None`: built-ins only.
     pub policy_dir: Option<PathBuf>,
+    /// A workload logs a repeated error (same cause) at most once per this interval.
+    pub log_interval: Duration,
 }
 
 impl Default for Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             quotas: Quotas::default(),
             queries: QueryRules::default(),
             policy_dir: None,
+            log_interval: crate::log_limit::DEFAULT_LOG_INTERVAL,
         }
     }
 }
@@ -117,6 +121,8 @@ struct State {
     kinds: BTreeSet<String>,
     /// Whether KEDA was given a target since the trigger was built: only then is one held.
     answered: bool,
+    /// Which of its repeated errors to log now.
+    log: LogLimit,
 }
 
 /// A workload's state and when it was last polled.
@@ -215,7 +221,9 @@ impl Scaler {
                 .into());
             }
             Err(e) => {
-                tracing::warn!(namespace, name, kind = e.kind(), error = %e, "prometheus query failed");
+                if let Some(held) = self.admit_log(&mut state, e.kind()) {
+                    tracing::warn!(namespace, name, kind = e.kind(), error = %e, repeats_not_logged = held, "prometheus query failed");
+                }
                 self.count_error(&mut state, e.kind(), false);
                 self.hold(&state, format!("prometheus query failed ({})", e.kind()))?
             }
@@ -321,6 +329,7 @@ impl Scaler {
             labels: labels.clone(),
             kinds: BTreeSet::new(),
             answered: false,
+            log: LogLimit::default(),
         }));
         let mut workloads = self.lock();
         if !workloads.contains_key(&key) {
@@ -496,6 +505,13 @@ impl Scaler {
         self.workloads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether to log an error of `kind` for this workload now (see [`LogLimit`]).
+    fn admit_log(&self, state: &mut State, kind: &str) -> Option<u64> {
+        state
+            .log
+            .admit(kind, self.settings.log_interval, Instant::now())
+    }
+
     fn count_error(&self, state: &mut State, kind: &str, policy: bool) {
         let labels = error_labels(&state.labels, kind);
         if policy {
@@ -619,7 +635,9 @@ impl Scaler {
                 leadtime::FallbackCause::Failed { kind, .. } => kind.as_str(),
                 leadtime::FallbackCause::CircuitOpen { .. } => "circuit-open",
             };
-            tracing::warn!(namespace, name, kind, error = %cause, "policy gave no decision");
+            if let Some(held) = self.admit_log(state, kind) {
+                tracing::warn!(namespace, name, kind, error = %cause, repeats_not_logged = held, "policy gave no decision");
+            }
             self.count_error(state, kind, true);
             if matches!(cause, leadtime::FallbackCause::Failed { .. }) {
                 self.telemetry

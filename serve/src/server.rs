@@ -47,6 +47,9 @@ pub enum ServeError {
     /// Client authentication is not chosen, or its files do not load.
     #[error("{0}")]
     Auth(#[from] crate::auth::AuthError),
+    /// How to reach Prometheus (TLS, credentials, headers) does not work.
+    #[error("{0}")]
+    Access(#[from] crate::access::AccessError),
     /// The engine did not start.
     #[error("engine: {0}")]
     Engine(#[from] leadtime::Error),
@@ -90,8 +93,17 @@ impl Server {
             series: q.prometheus_series,
             cache_entries: q.cache_entries,
         };
-        let prometheus =
-            Prometheus::with_bounds(&url, config.timeout, config.settings.cache_ttl, bounds);
+        let access = &config.prometheus_access;
+        let prometheus = Prometheus::connect(
+            &url,
+            config.timeout,
+            config.settings.cache_ttl,
+            bounds,
+            access,
+        )?;
+        if access.sends_credentials() && !url.starts_with("https://") {
+            tracing::warn!("prometheus credentials go over plain http to {url}: use an https URL");
+        }
         if config.settings.queries.namespace_label.is_none() {
             tracing::warn!("queries.namespaceLabel is off: any caller's query reads any series in Prometheus; only for a scaler that serves one trusted team");
         }
@@ -152,6 +164,11 @@ impl Server {
                 per_ip: q.connections_per_ip,
             },
         );
+        // grpc.health.v1: SERVING for the whole server ("") and the scaler service while
+        // serving, NOT_SERVING from the shutdown signal on, so a mesh drains before the port
+        // closes.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<ExternalScalerServer<Service>>().await;
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
@@ -169,9 +186,16 @@ impl Server {
                     .max_decoding_message_size(q.message_bytes)
                     .max_encoding_message_size(q.message_bytes),
             )
+            .add_service(health_service)
             .serve_with_incoming_shutdown(incoming, async {
                 shutdown.await;
                 tracing::info!("shutting down");
+                health
+                    .set_not_serving::<ExternalScalerServer<Service>>()
+                    .await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
                 // Ends the streams, the HTTP server and the evictor.
                 let _ = stop_tx.send(true);
             });
@@ -291,12 +315,40 @@ async fn serve_http(
     }
 }
 
+/// Whether the request's `Accept` names OpenMetrics with a weight above 0.
+fn accepts_openmetrics<B>(req: &hyper::Request<B>) -> bool {
+    req.headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let openmetrics = parts
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case("application/openmetrics-text"));
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            openmetrics && !refused
+        })
+}
+
 fn route<B>(req: &hyper::Request<B>, telemetry: &Telemetry) -> hyper::Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&hyper::Method::GET, "/metrics") => (
+        // OpenMetrics to a scraper that asks for it (Prometheus does), the classic format to
+        // one that does not.
+        (&hyper::Method::GET, "/metrics") if accepts_openmetrics(req) => (
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             telemetry.encode(),
+        ),
+        (&hyper::Method::GET, "/metrics") => (
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            telemetry.encode_classic(),
         ),
         (&hyper::Method::GET, "/healthz") => (200, "text/plain", "ok\n".to_string()),
         _ => (

@@ -268,11 +268,59 @@ impl Telemetry {
         }
     }
 
-    /// The text exposition of every metric.
+    /// The text exposition of every metric (OpenMetrics).
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+
+    /// The same in Prometheus' classic text format (0.0.4), for scrapers that do not ask for
+    /// OpenMetrics: see [`classic`].
+    pub fn encode_classic(&self) -> String {
+        classic(&self.encode())
+    }
+}
+
+/// OpenMetrics text as the classic format (0.0.4): a counter family is named with its `_total`
+/// (a classic scraper would otherwise take each `_total` sample for a family of its own, of
+/// unknown type), and `# UNIT` and `# EOF` go. Gauges and histograms read the same in both.
+pub fn classic(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len() + 256);
+    // HELP comes before TYPE, which says whether the name changes.
+    let mut help: Option<&str> = None;
+    let flush = |out: &mut String, help: &mut Option<&str>| {
+        if let Some(line) = help.take() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    };
+    for line in openmetrics.lines() {
+        if line.starts_with("# HELP ") {
+            flush(&mut out, &mut help);
+            help = Some(line);
+        } else if let Some((name, kind)) =
+            line.strip_prefix("# TYPE ").and_then(|t| t.split_once(' '))
+        {
+            let family = if kind == "counter" {
+                format!("{name}_total")
+            } else {
+                name.to_string()
+            };
+            if let Some(h) = help.take() {
+                let text = h["# HELP ".len()..].split_once(' ').map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {family} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {family} {kind}\n"));
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        } else {
+            flush(&mut out, &mut help);
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    flush(&mut out, &mut help);
+    out
 }

@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{counter, object, tls_client, Exporter, Pki, Prometheus, Scaler};
+use harness::{counter, health_client, object, tls_client, Exporter, Pki, Prometheus, Scaler};
 use leadtime_serve::{Config, Server};
 use tonic::Code;
 
@@ -141,5 +141,36 @@ async fn each_verified_caller_has_its_own_workload_state() {
         .unwrap();
     assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
     assert_eq!(workloads(scaler.metrics().await), 2.0);
+    scaler.shutdown().await;
+}
+
+#[tokio::test]
+async fn grpc_health_says_serving_while_the_scaler_serves() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::HealthCheckRequest;
+    let pki = Pki::new("test CA");
+    let keda = pki.issue("keda", &["keda-operator.keda.svc"], "keda-operator");
+    // Prometheus need not answer for the server to serve (it holds or falls back per workload).
+    let config = config("http://127.0.0.1:1", &pki, &["keda-operator.keda.svc"]);
+    let scaler = Scaler::start_parsed(config, Some((&pki, &keda))).await;
+    let mut health = health_client(scaler.grpc, &pki.ca_pem(), &keda).await;
+    for service in ["", "externalscaler.ExternalScaler"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "service `{service}`");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     scaler.shutdown().await;
 }

@@ -4,8 +4,8 @@
 mod harness;
 
 use harness::{
-    adversarial, counter, deploy_metadata, object, sample, Exporter, Prometheus, Scaler,
-    SlowPrometheus,
+    adversarial, counter, deploy_metadata, http_get_as, object, sample, Exporter, Prometheus,
+    Scaler, SlowPrometheus,
 };
 use leadtime_serve::proto::GetMetricsRequest;
 use std::time::{Duration, Instant};
@@ -212,6 +212,7 @@ async fn every_rpc_answers_from_real_prometheus() {
         sample(&text, &series("leadtime_circuit_state", "web", "")),
         Some(1.0)
     );
+    classic_metrics_for_scrapers_that_do_not_ask_for_openmetrics(&scaler).await;
 
     // Bad metadata: InvalidArgument naming the key, over gRPC, for every RPC that reads it.
     let cases: &[(&[(&str, &str)], &str)] = &[
@@ -746,4 +747,67 @@ async fn sigterm_ends_open_streams_and_exits_0_within_5_s() {
         took < Duration::from_secs(5),
         "exited {took:?} after SIGTERM"
     );
+}
+
+/// `/metrics` by the scraper's `Accept`: OpenMetrics to Prometheus' own header, the classic
+/// format (counter families named with `_total`, no `# EOF`) to a scraper that asks for nothing
+/// else, which `promtool check metrics` (reading that format) passes.
+async fn classic_metrics_for_scrapers_that_do_not_ask_for_openmetrics(scaler: &Scaler) {
+    // Prometheus 2.42's scrape header.
+    const PROMETHEUS: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (kind, open) = http_get_as(scaler.http, "/metrics", Some(PROMETHEUS)).await;
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(open.contains("# TYPE leadtime_decisions counter") && open.ends_with("# EOF\n"));
+    for accept in [
+        None,
+        Some("text/plain"),
+        Some("application/openmetrics-text;q=0"),
+    ] {
+        let (kind, text) = http_get_as(scaler.http, "/metrics", accept).await;
+        assert!(
+            kind.starts_with("text/plain; version=0.0.4"),
+            "{accept:?}: {kind}"
+        );
+        assert!(
+            text.contains("# TYPE leadtime_decisions_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP leadtime_policy_errors_total "),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+        // The same samples as the OpenMetrics text.
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(samples(&text), samples(&open));
+        let mut check = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool (Debian's prometheus package, `make setup`)");
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        // promtool's lint notes (e.g. counters' naming) are on stdout with status 3; a format
+        // error is status 1.
+        assert_ne!(
+            out.status.code(),
+            Some(1),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -97,11 +97,19 @@ pub struct Prometheus {
     pub addr: SocketAddr,
     dir: PathBuf,
     child: Option<Child>,
+    /// `--web.config.file` (TLS, basic auth), when started with one.
+    web: Option<PathBuf>,
 }
 
 impl Prometheus {
     /// Starts Prometheus on a free port with a fresh data directory, scraping `target`.
     pub async fn start(target: SocketAddr) -> Prometheus {
+        Prometheus::start_web(target, None)
+    }
+
+    /// Starts Prometheus as [`Prometheus::start`] with its own `--web.config.file` holding
+    /// `web` (YAML: `tls_server_config`, `basic_auth_users`), when given.
+    pub fn start_web(target: SocketAddr, web: Option<&str>) -> Prometheus {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -117,17 +125,32 @@ impl Prometheus {
             ),
         )
         .unwrap();
+        let web = web.map(|text| {
+            let path = dir.join("web.yml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
         let mut p = Prometheus {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir,
             child: None,
+            web,
         };
         p.spawn();
         p
     }
 
+    /// Rewrites its web config; Prometheus reads it again on each connection.
+    pub fn set_web(&self, text: &str) {
+        std::fs::write(self.web.as_ref().expect("started with a web config"), text).unwrap();
+    }
+
     fn spawn(&mut self) {
-        let child = Command::new("prometheus")
+        let mut command = Command::new("prometheus");
+        if let Some(web) = &self.web {
+            command.arg(format!("--web.config.file={}", web.display()));
+        }
+        let child = command
             .arg(format!(
                 "--config.file={}",
                 self.dir.join("prometheus.yml").display()
@@ -371,7 +394,10 @@ impl Scaler {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        http_get(self.http, "/metrics").await
+        // As Prometheus asks for it; tests/scaler.rs checks the classic format too.
+        http_get_as(self.http, "/metrics", Some("application/openmetrics-text"))
+            .await
+            .1
     }
 
     /// Stops the server gracefully and waits for it.
@@ -441,15 +467,28 @@ pub fn object_in(namespace: &str, name: &str, metadata: &[(&str, &str)]) -> Scal
 
 /// GET over HTTP/1 with the crate's own client stack; the body as text.
 pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    http_get_as(addr, path, None).await.1
+}
+
+/// GET `path` with an `Accept` header when given; (the response's content type, its body).
+pub async fn http_get_as(addr: SocketAddr, path: &str, accept: Option<&str>) -> (String, String) {
     use http_body_util::{BodyExt, Empty};
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Empty<Bytes>>();
+    let mut request = hyper::Request::get(format!("http://{addr}{path}"));
+    if let Some(accept) = accept {
+        request = request.header(hyper::header::ACCEPT, accept);
+    }
     let response = client
-        .get(format!("http://{addr}{path}").parse().unwrap())
+        .request(request.body(Empty::new()).unwrap())
         .await
         .unwrap();
+    let content_type = response.headers()[hyper::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
+    (content_type, String::from_utf8(body.to_vec()).unwrap())
 }
 
 /// The value of the sample whose line starts with `series` in a metrics text, if any.
@@ -560,4 +599,25 @@ pub async fn tls_client(
         .connect()
         .await?;
     Ok(ExternalScalerClient::new(channel))
+}
+
+/// A grpc.health.v1 client of the scaler at `addr` over TLS (see [`tls_client`]).
+pub async fn health_client(
+    addr: SocketAddr,
+    ca_pem: &str,
+    identity: &(String, String),
+) -> tonic_health::pb::health_client::HealthClient<Channel> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost")
+        .identity(Identity::from_pem(&identity.0, &identity.1));
+    let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic_health::pb::health_client::HealthClient::new(channel)
 }

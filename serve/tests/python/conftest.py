@@ -51,8 +51,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(url, timeout=5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def http_get(url, timeout=5.0, accept=None):
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read().decode()
 
 
@@ -302,7 +303,10 @@ class Scaler:
         self.transient.clear()
 
     def metrics(self):
-        return http_get(f"http://127.0.0.1:{self.http_port}/metrics")
+        # As Prometheus asks for them: OpenMetrics.
+        return http_get(
+            f"http://127.0.0.1:{self.http_port}/metrics", accept="application/openmetrics-text"
+        )
 
     def log_text(self):
         return self.log.read_text(errors="replace")
