@@ -31,6 +31,10 @@ setup: setup-rust
 	@# The deployment checks (serve/tests/deploy) build serve/deploy with kubectl's kustomize.
 	@command -v kubectl >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
+	@# ...and check the custom resources with the npm models of KEDA's and prometheus-operator's
+	@# CRDs (serve/tests/deploy/crds/README.md).
+	@test -d serve/tests/deploy/crds/node_modules || \
+		(cd serve/tests/deploy/crds && npm ci --no-audit --no-fund --silent)
 
 # The main job: backtest the embedded predictive policy against the HPA on a bundled trace (NYC
 # taxi demand, 5-minute pod ready time, peak at 20 pods, 2 days of history first); prints the
@@ -53,8 +57,9 @@ test: setup lint
 pytest:
 	target/pyenv/bin/python -m pytest -q serve/tests/python
 
-# The manifests, alerts, dashboard and Dockerfile of serve/ (kubernetes-validate, CRD schemas,
-# Pod Security "restricted", kustomize, promtool); needs `make setup`, no build.
+# The manifests, alerts, dashboard and Dockerfile of serve/ (kubernetes-validate, the CRDs'
+# schemas as npm models, Pod Security "restricted", kustomize, promtool); needs `make setup`, no
+# build.
 deploy-check:
 	target/pyenv/bin/python -m pytest -q -rs serve/tests/deploy
 
