@@ -4,13 +4,9 @@
 //! A caller's verified name is part of every workload's identity in the [`crate::scaler`], so one
 //! client can neither read nor replace the state another client's calls built.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::Status;
-
-/// Largest certificate or key file read, in bytes: PEM bundles are a few KiB.
-const PEM_BYTES: u64 = 1 << 20;
 
 /// How callers of the gRPC port are authenticated.
 #[derive(Debug, Clone, Default)]
@@ -71,9 +67,9 @@ pub enum AuthError {
 pub struct Caller(pub String);
 
 impl Auth {
-    /// The TLS configuration of the gRPC server: `None` for [`Auth::Insecure`]; an error when
-    /// nothing is chosen or a file does not load.
-    pub fn server_tls(&self) -> Result<Option<ServerTlsConfig>, AuthError> {
+    /// The gRPC server's TLS, reloaded as its files change: `None` for [`Auth::Insecure`]; an
+    /// error when nothing is chosen or a file does not load.
+    pub fn server_tls(&self) -> Result<Option<std::sync::Arc<crate::tls::Reloading>>, AuthError> {
         let tls = match self {
             Auth::Unset => return Err(AuthError::Unset),
             Auth::Insecure => return Ok(None),
@@ -82,15 +78,7 @@ impl Auth {
         if tls.allowed_clients.is_empty() {
             return Err(AuthError::NoClients);
         }
-        let cert = read_pem("tls.certFile", &tls.cert)?;
-        let key = read_pem("tls.keyFile", &tls.key)?;
-        let ca = read_pem("tls.clientCaFile", &tls.client_ca)?;
-        Ok(Some(
-            ServerTlsConfig::new()
-                .identity(Identity::from_pem(cert, key))
-                .client_ca_root(Certificate::from_pem(ca))
-                .timeout(tls.handshake_timeout),
-        ))
+        Ok(Some(std::sync::Arc::new(crate::tls::Reloading::new(tls)?)))
     }
 
     /// The verified caller of `request`: PermissionDenied for a certificate whose names are not
@@ -157,28 +145,4 @@ fn shown(names: &[String]) -> String {
         out.push(format!("{} more", names.len() - 4));
     }
     out.join(", ")
-}
-
-/// A PEM file's bytes, size checked before reading.
-fn read_pem(field: &'static str, path: &Path) -> Result<Vec<u8>, AuthError> {
-    let fail = |message: String| AuthError::File {
-        field,
-        path: path.display().to_string(),
-        message,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    if meta.len() > PEM_BYTES {
-        return Err(fail(format!(
-            "{} bytes, over the {PEM_BYTES} a PEM file may have",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    if !bytes.windows(10).any(|w| w == b"-----BEGIN") {
-        return Err(fail("not PEM (no -----BEGIN line)".into()));
-    }
-    Ok(bytes)
 }

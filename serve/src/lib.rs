@@ -22,6 +22,7 @@ pub mod scaler;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod tls;
 
 pub mod proto {
     //! The generated `externalscaler` messages, server and client.

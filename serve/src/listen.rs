@@ -170,3 +170,41 @@ impl AsyncWrite for Conn {
         self.stream.is_write_vectored()
     }
 }
+
+/// [`incoming`] with each connection's TLS handshake done here, with the configuration `tls`
+/// holds when it arrives, within `handshake_timeout`; a handshake that fails or times out
+/// closes its connection (and frees its slots) without holding up the others.
+pub fn incoming_tls(
+    listener: TcpListener,
+    admission: Admission,
+    tls: Arc<crate::tls::Reloading>,
+    handshake_timeout: Duration,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<tokio_rustls::server::TlsStream<Conn>>> {
+    use tokio_stream::StreamExt;
+    let mut plain = incoming(listener, admission);
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let conn = tokio::select! {
+                conn = plain.next() => match conn {
+                    Some(Ok(conn)) => conn,
+                    Some(Err(_)) => continue,
+                    None => return,
+                },
+                _ = tx.closed() => return,
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(conn)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(Ok(stream)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(?handshake_timeout, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}

@@ -64,7 +64,7 @@ pub struct Server {
     http: TcpListener,
     scaler: Arc<Scaler>,
     config: Config,
-    tls: Option<tonic::transport::ServerTlsConfig>,
+    tls: Option<Arc<crate::tls::Reloading>>,
 }
 
 impl Server {
@@ -157,23 +157,16 @@ impl Server {
             self.config.stream_interval,
             stop_rx.clone(),
         );
-        let incoming = crate::listen::incoming(
-            self.grpc,
-            crate::listen::Admission {
-                connections: q.connections,
-                per_ip: q.connections_per_ip,
-            },
-        );
+        let admission = crate::listen::Admission {
+            connections: q.connections,
+            per_ip: q.connections_per_ip,
+        };
         // grpc.health.v1: SERVING for the whole server ("") and the scaler service while
         // serving, NOT_SERVING from the shutdown signal on, so a mesh drains before the port
         // closes.
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ExternalScalerServer<Service>>().await;
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = self.tls {
-            builder = builder.tls_config(tls)?;
-        }
-        let serve = builder
+        let router = tonic::transport::Server::builder()
             .max_concurrent_streams(q.streams_per_connection)
             .max_connection_age(q.connection_age)
             .max_connection_age_grace(GRACE)
@@ -186,19 +179,35 @@ impl Server {
                     .max_decoding_message_size(q.message_bytes)
                     .max_encoding_message_size(q.message_bytes),
             )
-            .add_service(health_service)
-            .serve_with_incoming_shutdown(incoming, async {
-                shutdown.await;
-                tracing::info!("shutting down");
-                health
-                    .set_not_serving::<ExternalScalerServer<Service>>()
-                    .await;
-                health
-                    .set_service_status("", tonic_health::ServingStatus::NotServing)
-                    .await;
-                // Ends the streams, the HTTP server and the evictor.
-                let _ = stop_tx.send(true);
-            });
+            .add_service(health_service);
+        let shutdown = async {
+            shutdown.await;
+            tracing::info!("shutting down");
+            health
+                .set_not_serving::<ExternalScalerServer<Service>>()
+                .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            // Ends the streams, the HTTP server and the evictor.
+            let _ = stop_tx.send(true);
+        };
+        // TLS is done here rather than by tonic, so that renewed certificates are served
+        // without a restart (crate::tls).
+        let serve: std::pin::Pin<
+            Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send + '_>,
+        > = match (self.tls, &self.config.auth) {
+            (Some(tls), Auth::MutualTls(files)) => {
+                tls.clone().watch();
+                let incoming =
+                    crate::listen::incoming_tls(self.grpc, admission, tls, files.handshake_timeout);
+                Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown))
+            }
+            _ => Box::pin(router.serve_with_incoming_shutdown(
+                crate::listen::incoming(self.grpc, admission),
+                shutdown,
+            )),
+        };
         let mut stopped = stop_rx;
         let deadline = async {
             let _ = stopped.wait_for(|s| *s).await;

@@ -5,6 +5,7 @@ mod harness;
 
 use harness::{counter, health_client, object, tls_client, Exporter, Pki, Prometheus, Scaler};
 use leadtime_serve::{Config, Server};
+use std::time::Duration;
 use tonic::Code;
 
 const LOAD: f64 = 250.0;
@@ -172,5 +173,54 @@ async fn grpc_health_says_serving_while_the_scaler_serves() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    scaler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_certificates_are_served_without_a_restart() {
+    use leadtime_serve::tls::RELOAD_CHECK;
+    let (_exporter, prometheus) = started().await;
+    let pki = Pki::new("first CA");
+    let keda = pki.issue("keda", &["keda-operator.keda.svc"], "keda-operator");
+    let config = config(&prometheus.url(), &pki, &["keda-operator.keda.svc"]);
+    let mut scaler = Scaler::start_parsed(config, Some((&pki, &keda))).await;
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
+    let first_ca = pki.ca_pem();
+    let served_by = |ca: String| {
+        let addr = scaler.grpc;
+        let keda = keda.clone();
+        async move {
+            match tls_client(addr, &ca, Some(&keda)).await {
+                Ok(mut client) => client.is_active(object("api", &trigger())).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    };
+
+    // A half-written renewal (a key that is no key): the last good certificate stays.
+    std::fs::write(pki.dir.join("server.key"), "not a key yet").unwrap();
+    tokio::time::sleep(RELOAD_CHECK + Duration::from_secs(1)).await;
+    assert!(
+        served_by(first_ca.clone()).await,
+        "the old certificate is still served"
+    );
+
+    // The renewal lands (a server certificate from another CA, as a CA rotation would): new
+    // connections get it, and clients trusting only the old CA no longer connect.
+    let renewed = Pki::new("second CA");
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(renewed.dir.join(file), pki.dir.join(file)).unwrap();
+    }
+    tokio::time::sleep(RELOAD_CHECK + Duration::from_secs(1)).await;
+    assert!(
+        served_by(renewed.ca_pem()).await,
+        "the renewed certificate is served"
+    );
+    assert!(
+        !served_by(first_ca).await,
+        "the old certificate is still served"
+    );
+    // The connection made before the renewal keeps working.
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
     scaler.shutdown().await;
 }
