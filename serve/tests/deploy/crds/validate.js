@@ -13,6 +13,10 @@
 // validates, 1 if one does not (or has a kind no model knows), 2 if stdin is not JSON.
 
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+const require = createRequire(import.meta.url);
 
 // API group -> the package with its models; a model is the module <package>/<apiVersion>/<kind>
 // (the packages' export maps), loaded only when a document asks for it.
@@ -29,8 +33,9 @@ async function modelFor(apiVersion, kind) {
     return null;
   }
   // The package must be there (`make setup`); the kind's module need not be.
-  const root = import.meta.resolve(`${pkg}/package.json`);
-  if (!existsSync(new URL(`${group}/${version}/${kind}.js`, root))) return null;
+  // (require.resolve, not import.meta.resolve: that one needs node 20.6.)
+  const root = dirname(require.resolve(`${pkg}/package.json`));
+  if (!existsSync(join(root, group, version, `${kind}.js`))) return null;
   const model = (await import(`${pkg}/${group}/${version}/${kind}`))[kind];
   // A module of that name that is not a top-level kind (e.g. a nested type) has no model.
   return model?.apiVersion === apiVersion && model?.kind === kind ? model : null;
