@@ -1,7 +1,7 @@
 # The two commands of the README, and what they need. Nothing here relies on anything installed
 # by hand: `setup` adds the wasm32 target, the lint tools, and the C and AssemblyScript compilers.
 
-.PHONY: demo test setup setup-rust lint package pytest deploy-check
+.PHONY: demo test setup setup-rust lint package pytest pytest-python deploy-check
 
 # What building leadtime needs: the wasm32 target (the built-in policies compile to it).
 setup-rust:
@@ -27,7 +27,7 @@ setup: setup-rust
 	@test -x target/pyenv/bin/python || python3 -m venv target/pyenv 2>/dev/null || \
 		{ rm -rf target/pyenv; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null && python3 -m venv target/pyenv; }
 	target/pyenv/bin/pip install -q --disable-pip-version-check -r serve/tests/python/requirements.txt \
-		-r serve/tests/deploy/requirements.txt
+		-r serve/tests/deploy/requirements.txt -r python/requirements-dev.txt
 	@# The deployment checks (serve/tests/deploy) build serve/deploy with kubectl's kustomize.
 	@command -v kubectl >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null; }
@@ -49,6 +49,7 @@ demo: setup-rust
 test: setup lint
 	cargo test --workspace
 	$(MAKE) pytest
+	$(MAKE) pytest-python
 	$(MAKE) deploy-check
 	$(MAKE) package
 
@@ -56,6 +57,15 @@ test: setup lint
 # Prometheus; needs `make setup` and the binary that `cargo test --workspace` builds.
 pytest:
 	target/pyenv/bin/python -m pytest -q serve/tests/python
+
+# The Python package (python/, docs/python.md): `pip install ./python` into target/pyenv, built by
+# maturin in the workspace's target dir with the dev profile, so it reuses the wasmtime that
+# `cargo test --workspace` built; then its tests, which compare with that build's CLI binary.
+# Needs `make setup` (maturin, pandas, Dask... from python/requirements-dev.txt).
+pytest-python:
+	PATH="$(CURDIR)/target/pyenv/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" target/pyenv/bin/pip install -q --disable-pip-version-check \
+		--no-build-isolation --no-deps --force-reinstall ./python
+	target/pyenv/bin/python -m pytest -q python/tests
 
 # The manifests, alerts, dashboard and Dockerfile of serve/ (kubernetes-validate, the CRDs'
 # schemas as npm models, Pod Security "restricted", kustomize, promtool); needs `make setup`, no

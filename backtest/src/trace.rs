@@ -539,3 +539,156 @@ fn mode_step(points: &[(u64, i64, f64)]) -> i64 {
     }
     best
 }
+
+// Traces from arrays: the Python package's (python/, issue #19) way in, for pandas Series and
+// NumPy arrays. The rules are a CSV file's (sorted, on one grid, finite values of 0 or more);
+// errors name the point by its 1-based position where a file's name the line.
+
+impl Trace {
+    /// A trace from points at `times_ms` (Unix ms, sorted) with `values`, checked and laid on
+    /// their grid as a CSV file's rows are, or bucketed onto `resample`'s grid when given.
+    pub fn from_points(
+        name: &str,
+        times_ms: &[i64],
+        values: &[f64],
+        resample: Option<Resample>,
+    ) -> Result<Trace, TraceError> {
+        let point_err = |i: usize, message: String| TraceError::Line {
+            source_name: name.to_string(),
+            line: i as u64 + 1,
+            message,
+        };
+        if times_ms.len() != values.len() {
+            return Err(TraceError::File {
+                source_name: name.to_string(),
+                message: format!("{} times but {} values", times_ms.len(), values.len()),
+            });
+        }
+        let mut points: Vec<(u64, i64, f64)> = Vec::with_capacity(values.len());
+        for (i, (&t, &v)) in times_ms.iter().zip(values).enumerate() {
+            if !(v.is_finite() && (0.0..=MAX_TRACE_VALUE).contains(&v)) {
+                return Err(point_err(
+                    i,
+                    format!("value {v} must be a finite number from 0 to {MAX_TRACE_VALUE:e}"),
+                ));
+            }
+            // Within ±10^13 s of 1970, as parsed times are, so differences never overflow.
+            if t.unsigned_abs() > 10_000_000_000_000_000 {
+                return Err(point_err(i, format!("time {t} ms is out of range")));
+            }
+            if let Some(&(_, prev, _)) = points.last() {
+                if t < prev || (t == prev && resample.is_none()) {
+                    return Err(point_err(
+                        i,
+                        format!(
+                            "time {t} ms is {} the previous point's: points must be sorted by \
+                             time, one per time (resampling buckets repeated times)",
+                            if t < prev { "before" } else { "equal to" }
+                        ),
+                    ));
+                }
+            }
+            points.push((i as u64 + 1, t, v));
+        }
+        if let Some(r) = resample {
+            if points.is_empty() {
+                return Err(TraceError::File {
+                    source_name: name.to_string(),
+                    message: "has no points".into(),
+                });
+            }
+            return bucket(name, &points, r);
+        }
+        if points.len() < 2 {
+            return Err(TraceError::File {
+                source_name: name.to_string(),
+                message: format!(
+                    "needs at least 2 points to tell the step, has {}",
+                    points.len()
+                ),
+            });
+        }
+        let step_ms = mode_step(&points);
+        let start_ms = points[0].1;
+        let span = i128::from(points[points.len() - 1].1) - i128::from(start_ms);
+        let slots = (span + i128::from(step_ms / 2)) / i128::from(step_ms) + 1;
+        let slots = check_span(name, &points, slots, step_ms)?;
+        let mut grid = vec![f64::NAN; slots];
+        let mut taken = vec![false; slots];
+        for &(index, t, v) in &points {
+            let offset = t - start_ms;
+            let slot = (offset + step_ms / 2) / step_ms;
+            let off_grid = (offset - slot * step_ms).abs();
+            let i = index as usize - 1;
+            if off_grid * 10 > step_ms {
+                return Err(point_err(
+                    i,
+                    format!(
+                        "time is {}s off the trace's {}s grid (the most common difference \
+                         between points); resampling buckets such a trace",
+                        off_grid as f64 / 1000.0,
+                        step_ms as f64 / 1000.0
+                    ),
+                ));
+            }
+            let slot = slot as usize;
+            if std::mem::replace(&mut taken[slot], true) {
+                return Err(point_err(
+                    i,
+                    format!(
+                        "falls on the same {}s step as the point before",
+                        step_ms as f64 / 1000.0
+                    ),
+                ));
+            }
+            grid[slot] = v;
+        }
+        Ok(Trace::from_values(name, start_ms, step_ms, grid))
+    }
+}
+
+#[cfg(test)]
+mod from_points_tests {
+    use super::{Aggregate, Columns, Resample, Trace};
+
+    #[test]
+    fn points_make_the_trace_their_csv_makes() {
+        let csv = "time,value\n600,1\n660,2\n780,4.5\n840,0\n";
+        let from_csv = Trace::parse(csv, "t", &Columns::default()).unwrap();
+        let times = [600_000, 660_000, 780_000, 840_000];
+        let points = Trace::from_points("t", &times, &[1.0, 2.0, 4.5, 0.0], None).unwrap();
+        assert_eq!((points.start_ms, points.step_ms), (600_000, 60_000));
+        assert_eq!(points.gaps, 1);
+        assert_eq!(
+            format!("{:?}", points.values),
+            format!("{:?}", from_csv.values)
+        );
+        let r = Resample {
+            step_ms: 120_000,
+            aggregate: Aggregate::Sum,
+        };
+        let bucketed = Trace::from_points("t", &times, &[1.0, 2.0, 4.5, 0.0], Some(r)).unwrap();
+        assert_eq!(bucketed.values, [1.0, 2.0, 4.5]);
+    }
+
+    #[test]
+    fn points_are_checked_as_rows_are() {
+        let bad: [(&[i64], &[f64], &str); 6] = [
+            (&[0, 60_000], &[1.0], "2 times but 1 values"),
+            (&[0, 60_000], &[1.0, -1.0], "t:2: value -1"),
+            (&[0, 60_000], &[1.0, f64::NAN], "t:2: value NaN"),
+            (&[60_000, 0], &[1.0, 1.0], "t:2: time 0 ms is before"),
+            (&[0, 0], &[1.0, 1.0], "equal to"),
+            (
+                &[0, 60_000, 90_000, 180_000],
+                &[1.0; 4],
+                "t:3: time is 30s off",
+            ),
+        ];
+        for (times, values, want) in bad {
+            let e = Trace::from_points("t", times, values, None).unwrap_err();
+            assert!(e.to_string().contains(want), "{want}: {e}");
+        }
+        assert!(Trace::from_points("t", &[0], &[1.0], None).is_err());
+    }
+}

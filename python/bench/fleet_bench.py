@@ -1,0 +1,82 @@
+"""Fleet throughput: workload-days backtested per second on a local Dask cluster of 1 and of 2
+worker processes (one thread each), median of a few runs. The numbers go in docs/performance.md.
+
+    python python/bench/fleet_bench.py [--workloads 40] [--runs 3] [--workers 1 2]
+
+Each workload is a week of a bundled trace at 5-minute steps (predictive and the HPA, no sweep,
+a 5-minute ready time). A warm-up run first lets each worker compile the policies once (the
+disk cache would make that cheap on a second start), so the figure is the steady state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+
+import leadtime
+
+TRACES = Path(__file__).resolve().parents[2] / "testdata" / "traces"
+
+
+def load(path: Path) -> pd.Series:
+    """A bundled CSV as a Series (1-minute traces averaged to 5 minutes)."""
+    frame = pd.read_csv(path)
+    time_col, value = frame.columns[0], frame.columns[1]
+    unix = pd.api.types.is_numeric_dtype(frame[time_col])
+    index = pd.DatetimeIndex(pd.to_datetime(frame[time_col], unit="s") if unix else pd.to_datetime(frame[time_col]))
+    series = pd.Series(frame[value].to_numpy(dtype=float), index=index)
+    return series.resample("5min").mean() if index[1] - index[0] < pd.Timedelta("5min") else series
+
+
+def fleet_of(count: int, days: float) -> Dict[str, pd.Series]:
+    """`count` windows of `days` days cut from the bundled traces (all at 5-minute steps)."""
+    sources = [s for s in (load(p) for p in sorted(TRACES.glob("*.csv"))) if s.index[1] - s.index[0] == pd.Timedelta("5min")]
+    out = {}
+    for i in range(count):
+        series = sources[i % len(sources)]
+        span = pd.Timedelta(days=days)
+        room = (series.index[-1] - span) - series.index[0]
+        start = series.index[0] + room * (((i // len(sources)) * 0.37) % 1.0)
+        out[f"w{i:03d}"] = series[start : start + span] * (1.0 + 0.05 * i)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", type=int, default=40)
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+
+    from distributed import Client, LocalCluster
+
+    fleet = fleet_of(args.workloads, args.days)
+    settings = dict(ready_time="5m", peak_pods=20)
+    figures: Dict[int, float] = {}
+    for workers in args.workers:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            leadtime.fleet.backtest(dict(list(fleet.items())[: 2 * workers]), ["predictive", "hpa"], executor=client, **settings)
+            rates: List[float] = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                result = leadtime.fleet.backtest(fleet, ["predictive", "hpa"], executor=client, **settings)
+                took = time.perf_counter() - start
+                rates.append(result.workload_days / took)
+                print(f"{workers} worker(s): {result.workload_days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s", flush=True)
+            figures[workers] = statistics.median(rates)
+    for workers, rate in figures.items():
+        print(f"median, {workers} worker(s): {rate:.1f} workload-days/s")
+    if len(figures) >= 2:
+        few, many = min(figures), max(figures)
+        print(f"ratio {many} vs {few} worker(s): {figures[many] / figures[few]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

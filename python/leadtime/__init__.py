@@ -1,0 +1,41 @@
+"""leadtime from Python: scaling policies compiled to WebAssembly, run sandboxed, and backtests of
+them on demand traces, from pandas and NumPy (docs/python.md).
+
+>>> import leadtime
+>>> rows = leadtime.backtest("nyc_taxi.csv", ["predictive", "hpa"], ready_time="5m", peak_pods=20)
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from . import _native, fleet
+from .backtest import BacktestFrame, backtest, load_trace
+from .errors import BadRequestError, LeadtimeError, PolicyError
+from .policy import Policy
+
+#: Every error kind the engine reports (``LeadtimeError.kind``), in its stable order.
+ERROR_KINDS: Tuple[str, ...] = tuple(_native.ERROR_KINDS)
+
+#: A checked demand trace on its grid (``load_trace`` makes one).
+Trace = _native.Trace
+
+
+def builtins() -> List[Tuple[str, str]]:
+    """The built-in policies as ``(name, summary)``, the default first."""
+    return list(_native.builtins())
+
+
+__all__ = [
+    "BacktestFrame",
+    "BadRequestError",
+    "ERROR_KINDS",
+    "LeadtimeError",
+    "Policy",
+    "PolicyError",
+    "Trace",
+    "backtest",
+    "builtins",
+    "fleet",
+    "load_trace",
+]

@@ -1,0 +1,213 @@
+"""``leadtime.fleet``: backtest many workloads at once on any ``concurrent.futures.Executor``
+(local processes by default, a Dask ``distributed.Client``, ...), with a summary per policy.
+
+Each workload's trace is checked and laid on its grid where it is read, then travels to a
+worker as one NumPy array (a pickled ``leadtime._native.Trace``); each worker sends back its
+rows as small DataFrames. Workloads are independent: a worker process compiles each policy
+once (then keeps it in memory, and in the disk cache shared with the CLI) and runs its
+workloads one after another.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _native
+from .backtest import MATCHED_COLUMNS, RESULT_COLUMNS, PolicySpec, TraceLike, backtest as _backtest, job, load_trace
+from .errors import BadRequestError, LeadtimeError
+
+Traces = Union[Mapping[str, TraceLike], str, "os.PathLike[str]"]
+
+
+@dataclass
+class FleetResult:
+    """A fleet backtest: every row, every comparison at equal cost, and the summary."""
+
+    #: One row per (workload, policy or sweep point): ``workload``, ``sweep`` (whether the row is
+    #: a sweep point) and the columns of the CLI's ``--json`` rows.
+    results: pd.DataFrame
+    #: With a sweep: ``workload`` and the columns of ``matched`` (each policy against each other
+    #: policy's curve at the same cost).
+    matched: pd.DataFrame
+    #: One row per policy (the baseline and the oracle aside), see ``summarize``.
+    summary: pd.DataFrame
+    #: Workloads that failed: ``workload``, ``kind``, ``message`` (with ``on_error="skip"``).
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["workload", "kind", "message"]))
+    #: Scored trace days backtested (the sum over workloads of each one's scored span).
+    workload_days: float = 0.0
+
+
+def _run_workload(name: str, trace: _native.Trace, policies: List[Tuple[str, str]], settings: Dict[str, Any]) -> Tuple[pd.DataFrame, pd.DataFrame, float]:
+    """One workload on a worker: its rows, its comparisons at equal cost, its scored days."""
+    frame = _backtest(trace, policies, series=False, **settings)
+    rows = pd.DataFrame(frame)
+    rows.insert(0, "sweep", False)
+    if frame.sweep is not None:
+        sweep = frame.sweep.copy()
+        sweep.insert(0, "sweep", True)
+        rows = pd.concat([rows, sweep], ignore_index=True)
+    rows.insert(0, "workload", name)
+    matched = frame.matched if frame.matched is not None else pd.DataFrame(columns=MATCHED_COLUMNS)
+    matched = matched.copy()
+    matched.insert(0, "workload", name)
+    interval_ms = trace.step_ms
+    if settings.get("interval") is not None:
+        interval_ms = round(1000 * _seconds_value(settings["interval"]))
+    days = frame.steps * interval_ms / 86_400_000
+    return rows, matched, days
+
+
+def _seconds_value(value: Any) -> float:
+    return _native.parse_seconds(value) if isinstance(value, str) else float(value)
+
+
+def _traces(traces: Traces) -> Dict[str, TraceLike]:
+    if isinstance(traces, (str, os.PathLike)):
+        directory = Path(traces)
+        if not directory.is_dir():
+            raise BadRequestError(f"{directory}: not a directory of CSV traces", "bad-request")
+        files = sorted(directory.glob("*.csv"))
+        if not files:
+            raise BadRequestError(f"{directory}: has no .csv trace", "bad-request")
+        return {f.stem: f for f in files}
+    return dict(traces)
+
+
+def _executor(executor: Any, max_workers: Optional[int]) -> Tuple[Any, bool]:
+    """The executor to submit to, and whether this call owns it (and must shut it down)."""
+    if executor is None:
+        # Spawned, not forked: a fork of a process whose engine runs threads is not safe.
+        context = multiprocessing.get_context("spawn")
+        return cf.ProcessPoolExecutor(max_workers=max_workers or os.cpu_count(), mp_context=context), True
+    if hasattr(executor, "get_executor") and not hasattr(executor, "submit_many"):
+        # A Dask distributed.Client: its concurrent.futures face.
+        return executor.get_executor(), False
+    if not hasattr(executor, "submit"):
+        raise BadRequestError(f"{type(executor).__name__} is not a concurrent.futures.Executor", "bad-request")
+    return executor, False
+
+
+def backtest(
+    traces: Traces,
+    policies: Sequence[PolicySpec] = ("predictive", "hpa"),
+    *,
+    executor: Any = None,
+    max_workers: Optional[int] = None,
+    baseline: Optional[str] = "hpa",
+    on_error: str = "raise",
+    capacity_per_pod: Union[float, Mapping[str, float], None] = None,
+    **settings: Any,
+) -> FleetResult:
+    """Backtests ``policies`` on every workload of ``traces`` (a mapping of name to trace, as
+    ``leadtime.backtest`` takes them, or a directory of CSV files named by their stems), on
+    ``executor`` (default: a pool of local processes, ``max_workers`` of them; a Dask
+    ``distributed.Client`` or any ``concurrent.futures.Executor``).
+
+    ``settings`` are ``leadtime.backtest``'s (``ready_time``, ``peak_pods``, ``warmup``,
+    ``sweep``, ...); ``capacity_per_pod`` may map a workload to its own. ``baseline`` is the row
+    label the summary compares with (``None``: no comparison). ``on_error="skip"`` records a
+    failed workload in ``.errors`` instead of raising its exception.
+    """
+    if on_error not in ("raise", "skip"):
+        raise BadRequestError(f"on_error is 'raise' or 'skip', not {on_error!r}", "bad-request")
+    if isinstance(policies, (str, os.PathLike)):
+        policies = [policies]
+    jobs = [job(p) for p in policies]
+    labels = [label for label, _ in jobs]
+    if baseline is not None and baseline not in labels:
+        raise BadRequestError(f"baseline {baseline!r} is not one of the policies' rows {labels}", "bad-request")
+    workloads = _traces(traces)
+    if not workloads:
+        raise BadRequestError("no workload to backtest", "bad-request")
+    trace_options = {k: settings.pop(k) for k in ("step", "start", "time_column", "value_column", "resample") if k in settings}
+    pool, owned = _executor(executor, max_workers)
+    futures: Dict[Any, str] = {}
+    errors: List[Dict[str, str]] = []
+    try:
+        for name, trace in workloads.items():
+            own = dict(settings)
+            if isinstance(capacity_per_pod, Mapping):
+                if name not in capacity_per_pod:
+                    raise BadRequestError(f"capacity_per_pod has no entry for workload {name!r}", "bad-request")
+                own["capacity_per_pod"] = capacity_per_pod[name]
+            elif capacity_per_pod is not None:
+                own["capacity_per_pod"] = capacity_per_pod
+            # Read and checked here, shipped as one array.
+            checked = load_trace(trace, name=name, **trace_options)
+            futures[pool.submit(_run_workload, name, checked, jobs, own)] = name
+        parts: List[Tuple[pd.DataFrame, pd.DataFrame, float]] = []
+        for future in cf.as_completed(list(futures)):
+            name = futures[future]
+            try:
+                parts.append(future.result())
+            except LeadtimeError as e:
+                if on_error == "raise":
+                    raise type(e)(f"workload {name}: {e.message}", e.kind) from e
+                errors.append({"workload": name, "kind": e.kind, "message": e.message})
+    finally:
+        if owned:
+            pool.shutdown(wait=True, cancel_futures=True)
+    order = {name: i for i, name in enumerate(workloads)}
+    parts.sort(key=lambda p: order[p[0]["workload"].iloc[0]])
+    results = pd.concat([p[0] for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=["workload", "sweep", *RESULT_COLUMNS])
+    matched = pd.concat([p[1] for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=["workload", *MATCHED_COLUMNS])
+    return FleetResult(
+        results=results,
+        matched=matched,
+        summary=summarize(results, matched, labels, baseline),
+        errors=pd.DataFrame(errors, columns=["workload", "kind", "message"]),
+        workload_days=float(sum(p[2] for p in parts)),
+    )
+
+
+def summarize(results: pd.DataFrame, matched: pd.DataFrame, labels: Iterable[str], baseline: Optional[str]) -> pd.DataFrame:
+    """One row per policy (the baseline and the oracle aside) over the fleet: ``workloads``;
+    ``pod_hours`` and ``baseline_pod_hours`` summed, ``pod_hours_saved`` (the baseline's less
+    the policy's) and ``pod_hours_saved_pct``; the mean ``under_provisioned_pct`` and the
+    baseline's; with a sweep, the baseline's mean under-provisioned time at the policy's cost
+    (``baseline_at_equal_cost_pct``, over the workloads where the policy's cost is inside the
+    baseline's curve: ``at_equal_cost_workloads``); and ``worse_workloads``, the workloads where
+    the policy is worse than the baseline: under-provisioned longer than the baseline at the same
+    cost with a sweep, else under-provisioned longer and not cheaper."""
+    rows = []
+    plain = results[~results["sweep"]] if "sweep" in results else results
+    for label in labels:
+        if label == baseline:
+            continue
+        mine = plain[plain["policy"] == label].set_index("workload")
+        row: Dict[str, Any] = {"policy": label, "workloads": len(mine), "pod_hours": mine["pod_hours"].sum(), "under_provisioned_pct": mine["under_provisioned_pct"].mean()}
+        if baseline is not None:
+            base = plain[plain["policy"] == baseline].set_index("workload").reindex(mine.index)
+            saved = base["pod_hours"].sum() - row["pod_hours"]
+            row.update(
+                baseline_pod_hours=base["pod_hours"].sum(),
+                pod_hours_saved=saved,
+                pod_hours_saved_pct=100.0 * saved / base["pod_hours"].sum() if base["pod_hours"].sum() > 0 else np.nan,
+                baseline_under_provisioned_pct=base["under_provisioned_pct"].mean(),
+            )
+            against = matched[(matched["policy"] == label) & (matched["against"] == baseline)] if len(matched) else matched
+            if len(against):
+                inside = against.dropna(subset=["against_under_provisioned_pct"])
+                row.update(
+                    at_equal_cost_workloads=len(inside),
+                    under_provisioned_at_equal_cost_pct=inside["under_provisioned_pct"].mean(),
+                    baseline_at_equal_cost_pct=inside["against_under_provisioned_pct"].astype(float).mean(),
+                )
+                worse = inside[inside["under_provisioned_pct"] > inside["against_under_provisioned_pct"].astype(float)]
+            else:
+                joined = mine.join(base, rsuffix="_baseline")
+                worse = joined[
+                    (joined["under_provisioned_pct"] > joined["under_provisioned_pct_baseline"])
+                    & (joined["pod_hours"] >= joined["pod_hours_baseline"])
+                ].reset_index()
+            row["worse_workloads"] = sorted(worse["workload"].tolist())
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,168 @@
+"""`leadtime.Policy`: decisions in the JSON form of docs/ABI.md, equal to `leadtime decide`'s;
+the hostile modules of tests/adversarial each end in their typed error kind, as a Python
+exception, and the interpreter carries on; policies run with the GIL released."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+
+import leadtime
+
+ADVERSARIAL = sorted((Path(__file__).resolve().parents[2] / "tests" / "adversarial").glob("*.wat"))
+
+
+def corpus_request() -> Dict[str, Any]:
+    """The request the Rust corpus test sends every hostile module (tests/corpus.rs)."""
+    return {
+        "abi_version": 1,
+        "now": 1_700_000_000_000,
+        "workload": {"namespace": "default", "name": "web"},
+        "replicas": {"current": 2, "ready": 2, "min": 1, "max": 10},
+        "metrics": [
+            {"name": "load", "target_per_pod": 10.0, "interval_seconds": 60.0, "end": 1_700_000_000_000, "values": [10.0, 20.0, 30.0]}
+        ],
+        "ready_times": [],
+        "params": {},
+    }
+
+
+def good_still_answers(policy: leadtime.Policy) -> None:
+    request = corpus_request()
+    request["metrics"][0]["values"] = [95.0]
+    request["replicas"] = {"current": 2, "ready": 2, "min": 1, "max": 20}
+    assert policy.decide(request)["replicas"] == 10
+
+
+def test_the_corpus_is_there() -> None:
+    assert len(ADVERSARIAL) >= 25
+
+
+@pytest.mark.parametrize("path", ADVERSARIAL, ids=[p.stem for p in ADVERSARIAL])
+def test_each_hostile_module_ends_in_its_kind(path: Path) -> None:
+    expect = path.read_text(encoding="utf-8").splitlines()[0].removeprefix(";; expect: ").strip()
+    good = leadtime.Policy("target-tracking")
+    try:
+        answer = leadtime.Policy(path).decide(corpus_request())
+        got = f"ok {answer['replicas']}"
+    except leadtime.PolicyError as e:
+        got = e.kind
+        assert e.kind in leadtime.ERROR_KINDS and str(e).startswith(f"{e.kind}: ")
+        # It travels back from a worker process intact.
+        again = pickle.loads(pickle.dumps(e))
+        assert (type(again), again.kind, again.message) == (type(e), e.kind, e.message)
+    assert got == expect
+    good_still_answers(good)
+
+
+def test_the_same_modules_from_bytes_give_the_same_kinds() -> None:
+    kinds = {}
+    for path in ADVERSARIAL:
+        try:
+            leadtime.Policy(path.read_bytes(), name=path.stem).decide(corpus_request())
+            kinds[path.stem] = "ok"
+        except leadtime.PolicyError as e:
+            kinds[path.stem] = e.kind
+    expected = {p.stem: p.read_text().splitlines()[0].removeprefix(";; expect: ").split()[0] for p in ADVERSARIAL}
+    assert kinds == expected
+
+
+def test_limits_bound_the_call() -> None:
+    with pytest.raises(leadtime.PolicyError) as caught:
+        leadtime.Policy("predictive", limits={"fuel_per_call": 1000}).decide(corpus_request())
+    assert caught.value.kind == "out-of-fuel"
+    with pytest.raises(leadtime.BadRequestError, match="no limit `fuel`"):
+        leadtime.Policy("hpa", limits={"fuel": 1})
+
+
+def test_decide_equals_the_cli(root: Path, cli: Path) -> None:
+    request_path = root / "examples" / "request.json"
+    done = subprocess.run([str(cli), "decide", "--policy", "predictive", "--request", str(request_path), "--param", "quantile=0.9"], capture_output=True, text=True, check=True)
+    expected = json.loads(done.stdout)
+    request = json.loads(request_path.read_text())
+    answer = leadtime.Policy("predictive", params={"quantile": 0.9}).decide(request)
+    assert {k: answer[k] for k in expected} == expected
+
+
+def test_state_rides_from_call_to_call_and_forks_start_empty() -> None:
+    policy = leadtime.Policy("predictive")
+    request = corpus_request()
+    request["metrics"][0]["values"] = np.linspace(10.0, 50.0, 120)  # arrays are fine
+    request["metrics"][0]["values"][5] = np.nan  # a missing point
+    first = policy.decide(request)
+    assert isinstance(first["replicas"], int) and first["reason"]
+    assert first["fuel"] > 0 and policy.last_fuel == first["fuel"]
+    fork = policy.fork()
+    assert fork.name == policy.name == "predictive"
+    if first["state"] is not None:
+        assert isinstance(first["state"], bytes)
+        # Sent back explicitly, the state is the same as kept by the handle.
+        explicit = dict(request, state=first["state"])
+        assert leadtime.Policy("predictive").decide(explicit)["replicas"] == policy.decide(request)["replicas"]
+
+
+def test_info_describes_the_module(root: Path) -> None:
+    info = leadtime.Policy("hpa", params={"tolerance": 0.2}).info
+    assert info["builtin"] and info["name"] == "hpa" and info["summary"]
+    assert info["params"] == {"tolerance": 0.2}
+    assert any(e.startswith("leadtime_decide") for e in info["exports"])
+    wat = leadtime.Policy(root / "tests" / "adversarial" / "ok_fixed.wat").info
+    assert not wat["builtin"] and wat["summary"] is None
+    names = [name for name, _ in leadtime.builtins()]
+    assert names[0] == "predictive" and "hpa" in names
+
+
+def test_bad_requests_are_bad_requests() -> None:
+    policy = leadtime.Policy("hpa")
+    request = corpus_request()
+    request["replicas"]["min"] = 20  # above max
+    with pytest.raises(leadtime.BadRequestError) as caught:
+        policy.decide(request)
+    assert caught.value.kind == "bad-request"
+    with pytest.raises(leadtime.BadRequestError, match="request"):
+        policy.decide({"abi_version": 1})
+    with pytest.raises(leadtime.BadRequestError):
+        leadtime.Policy(42)  # type: ignore[arg-type]
+    with pytest.raises(leadtime.PolicyError) as unknown:
+        leadtime.Policy("no-such-policy")
+    assert unknown.value.kind == "unknown-policy"
+
+
+def _longest_pause(work, *args: Any) -> tuple:
+    """Runs `work` on a thread while this one counts; the longest this thread went without
+    running, and how long `work` took."""
+    done = threading.Event()
+    took: List[float] = []
+
+    def run() -> None:
+        start = time.perf_counter()
+        work(*args)
+        took.append(time.perf_counter() - start)
+        done.set()
+
+    thread = threading.Thread(target=run)
+    last = time.perf_counter()
+    longest = 0.0
+    thread.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    thread.join()
+    return longest, took[0]
+
+
+def test_the_gil_is_released_while_policies_run(root: Path) -> None:
+    trace = leadtime.load_trace(root / "testdata" / "traces" / "art_daily_small_noise.csv")
+    longest, took = _longest_pause(lambda: leadtime.backtest(trace, ["predictive", "hpa"], ready_time="5m", peak_pods=20))
+    assert took > 0.2, "the backtest is too short to tell"
+    # Held for the whole call, this thread would have paused as long as the call took.
+    assert longest < took / 4, (longest, took)
