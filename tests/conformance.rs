@@ -4,7 +4,9 @@
 //! give the same decision (replicas and reason) or fail with the same error.
 
 use leadtime::Source;
-use leadtime::{Engine, Limits, Metric, Param, Params, ReadyTime, Replicas, Request, Workload};
+use leadtime::{
+    Engine, Limits, Metric, Param, Params, PlannedEvent, ReadyTime, Replicas, Request, Workload,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -148,6 +150,7 @@ fn request(current: u32, min: u32, max: u32, metrics: Vec<Metric>) -> Request {
         },
         metrics,
         ready_times: vec![],
+        events: vec![],
         params: Params::new(),
         state: None,
     }
@@ -471,6 +474,38 @@ fn every_language_gives_the_same_decision_on_the_whole_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `events` (planned events from a schedule) came after the first policies were built: every
+/// language skips it and answers as without it.
+#[test]
+fn every_language_ignores_the_planned_events_a_request_may_carry() {
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let events = vec![
+        PlannedEvent {
+            name: "sale".into(),
+            start: 1_700_000_600_000,
+            end: 1_700_007_800_000,
+            min_replicas: None,
+            factor: Some(3.0),
+        },
+        PlannedEvent {
+            name: "match €".into(),
+            start: 1_699_990_000_000,
+            end: 1_699_995_000_000,
+            min_replicas: Some(40),
+            factor: None,
+        },
+    ];
+    for (lang, path) in policies() {
+        let mut policy = engine.load(Source::file(path), Params::new()).unwrap();
+        for (what, req) in table().into_iter().take(12) {
+            let plain = outcome(&mut policy, &req);
+            let mut with = req.clone();
+            with.events = events.clone();
+            assert_eq!(outcome(&mut policy, &with), plain, "{lang}: {what}");
+        }
+    }
 }
 
 /// The agreement above would also hold if every language were wrong the same way: spot-check

@@ -73,6 +73,7 @@ fn request(metrics: &[M], current: u32, ready: u32, min: u32, max: u32) -> Reque
             })
             .collect(),
         ready_times: vec![],
+        events: vec![],
         params: Params::new(),
         state: None,
     }

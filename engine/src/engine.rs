@@ -384,6 +384,7 @@ mod tests {
                 values: vec![load; 30],
             }],
             ready_times: vec![],
+            events: vec![],
             params: Params::new(),
             state: None,
         }

@@ -32,7 +32,8 @@ pub use decision::Decision;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use leadtime_wire::{
-    codec, Forecast, Metric, Param, Params, ReadyTime, Replicas, Request, Response, Workload,
+    codec, Forecast, Metric, Param, Params, PlannedEvent, ReadyTime, Replicas, Request, Response,
+    Workload,
 };
 pub use policy::Policy;
 

@@ -262,6 +262,7 @@ fn request() -> Request {
             values: vec![10.0, f64::NAN, 30.0],
         }],
         ready_times: vec![],
+        events: vec![],
         params: Params::new(),
         state: None,
     }

@@ -26,6 +26,7 @@ pub fn request(values: &[f64], target_per_pod: f64, replicas: Replicas) -> Reque
             values: values.to_vec(),
         }],
         ready_times: vec![],
+        events: vec![],
         params: Default::default(),
         state: None,
     }

@@ -39,6 +39,10 @@ pub struct Request {
     /// How long recent pods took from creation to Ready.
     #[serde(default)]
     pub ready_times: Vec<ReadyTime>,
+    /// Planned events the operator declared that overlap the history or are still to come: load
+    /// out of the ordinary, to keep out of what a policy learns as normal. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<PlannedEvent>,
     /// The policy's parameters.
     #[serde(default)]
     pub params: Params,
@@ -95,6 +99,29 @@ pub struct ReadyTime {
     /// Seconds from creation to Ready.
     pub ready_seconds: f64,
 }
+
+/// A planned event, as a request carries it: the host already raises the floor for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedEvent {
+    /// Its name in the schedule.
+    pub name: String,
+    /// When its load arrives, Unix milliseconds.
+    pub start: i64,
+    /// When it is over, Unix milliseconds.
+    pub end: i64,
+    /// The pods it needs at least, for an event given in pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<u32>,
+    /// About how many times the usual load it brings, for an event given as a factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+}
+
+/// The quantile of recent ready times hosts and the predictive policy plan with.
+pub const READY_QUANTILE: f64 = 0.9;
+
+/// The ready time, in seconds, hosts and the predictive policy assume before any pod was seen.
+pub const DEFAULT_READY_SECONDS: f64 = 300.0;
 
 /// A policy's parameters by name.
 pub type Params = BTreeMap<String, Param>;
@@ -177,6 +204,7 @@ impl Request {
             replicas,
             metrics,
             ready_times: Vec::new(),
+            events: Vec::new(),
             params: Params::new(),
             state: None,
         }
@@ -196,6 +224,13 @@ impl Request {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .collect();
         stats::quantile(&mut v, q)
+    }
+
+    /// How long a pod asked for now takes to be Ready, in seconds, as hosts plan with it: the
+    /// [`READY_QUANTILE`] of recent ready times, or [`DEFAULT_READY_SECONDS`] before any.
+    pub fn ready_estimate_seconds(&self) -> f64 {
+        self.ready_seconds_quantile(READY_QUANTILE)
+            .unwrap_or(DEFAULT_READY_SECONDS)
     }
 }
 

@@ -157,6 +157,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             values: vec![evaluation.total],
         }],
         ready_times: vec![],
+        events: vec![],
         params: params.clone(),
         state: None,
     };

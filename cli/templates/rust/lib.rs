@@ -61,6 +61,7 @@ mod tests {
                 values: vec![20.0, 41.0],
             }],
             ready_times: vec![],
+            events: vec![],
             params: Default::default(),
             state: None,
         };

@@ -17,8 +17,8 @@
 //! host reports.
 
 pub use leadtime_wire::{
-    codec, stats, Forecast, Metric, Param, Params, ParamsExt, ReadyTime, Replicas, Request,
-    Response, Workload, ABI_VERSION,
+    codec, stats, Forecast, Metric, Param, Params, ParamsExt, PlannedEvent, ReadyTime, Replicas,
+    Request, Response, Workload, ABI_VERSION, DEFAULT_READY_SECONDS, READY_QUANTILE,
 };
 
 #[doc(hidden)]

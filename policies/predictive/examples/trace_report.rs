@@ -100,6 +100,7 @@ fn main() {
                     values: values[(t + 1).saturating_sub(keep)..=t].to_vec(),
                 }],
                 ready_times: vec![],
+                events: vec![],
                 params: params.clone(),
                 state: None,
             };

@@ -13,7 +13,9 @@ pub mod params;
 pub mod period;
 pub mod stats;
 
-use leadtime_guest::{codec, export_policy, Forecast, Metric, Params, Request, Response};
+use leadtime_guest::{
+    codec, export_policy, Forecast, Metric, Params, PlannedEvent, Request, Response,
+};
 use model::{FitSpec, Model};
 use params::Settings;
 use serde::{Deserialize, Serialize};
@@ -190,7 +192,17 @@ pub fn evaluate(
                 None => fit(raw, interval_ms, horizon_points, s, req.now, m.end)?,
             }
         }
-        None => fit(raw, interval_ms, horizon_points, s, req.now, m.end)?,
+        None => {
+            let (learn, left_out) = without_events(raw, m.end, interval_ms, &req.events);
+            let (model, x, mut note) = fit(&learn, interval_ms, horizon_points, s, req.now, m.end)?;
+            if left_out > 0 {
+                let _ = write!(
+                    note,
+                    "; {left_out} points of planned events left out of learning"
+                );
+            }
+            (model, x, note)
+        }
     };
 
     let span = raw.len() as f64 * interval_s;
@@ -350,6 +362,45 @@ fn fit(
         );
     }
     Ok((model, c.values, note))
+}
+
+/// `raw` (its last value at `end_ms`) with the values of planned events' load made missing,
+/// so that they are filled from their neighbours like a gap and a one-off surge is not learned
+/// as part of the cycle; and how many were. A value covers the interval that starts at its time.
+fn without_events<'a>(
+    raw: &'a [f64],
+    end_ms: i64,
+    interval_ms: i64,
+    events: &[PlannedEvent],
+) -> (std::borrow::Cow<'a, [f64]>, usize) {
+    let n = raw.len() as i64;
+    let first_ms = end_ms.saturating_sub((n - 1).max(0).saturating_mul(interval_ms));
+    let index = |t: i64| {
+        (t.saturating_sub(first_ms))
+            .div_euclid(interval_ms)
+            .clamp(0, n)
+    };
+    let mut out: Option<Vec<f64>> = None;
+    let mut left_out = 0;
+    for e in events {
+        // Values whose interval [t, t + interval) overlaps [start, end).
+        let from = index(e.start);
+        let to = index(e.end.saturating_sub(1)).saturating_add(1).min(n);
+        if e.end <= e.start || from >= to {
+            continue;
+        }
+        let values = out.get_or_insert_with(|| raw.to_vec());
+        for v in &mut values[from as usize..to as usize] {
+            if !v.is_nan() {
+                *v = f64::NAN;
+                left_out += 1;
+            }
+        }
+    }
+    match out {
+        Some(v) => (std::borrow::Cow::Owned(v), left_out),
+        None => (std::borrow::Cow::Borrowed(raw), 0),
+    }
 }
 
 /// The policy: see the crate docs.

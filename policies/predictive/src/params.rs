@@ -1,6 +1,6 @@
 //! The policy's parameters: names, defaults, ranges, and the checks `init` runs.
 
-use leadtime_guest::{Params, ParamsExt};
+use leadtime_guest::{Params, ParamsExt, DEFAULT_READY_SECONDS, READY_QUANTILE};
 
 /// Every parameter the policy knows, for the error on an unknown one.
 pub const KNOWN: &[&str] = &[
@@ -57,8 +57,13 @@ impl Settings {
         let s = Settings {
             quantile: params.number_in("quantile", 0.95, 0.5, 0.999)?,
             lead_seconds,
-            default_ready_seconds: params.number_in("default_ready_seconds", 300.0, 0.0, DAY)?,
-            ready_quantile: params.number_in("ready_quantile", 0.9, 0.0, 1.0)?,
+            default_ready_seconds: params.number_in(
+                "default_ready_seconds",
+                DEFAULT_READY_SECONDS,
+                0.0,
+                DAY,
+            )?,
+            ready_quantile: params.number_in("ready_quantile", READY_QUANTILE, 0.0, 1.0)?,
             decision_seconds: params.number_in("decision_seconds", 15.0, 1.0, 3600.0)?,
             lookback: params.number_in("lookback", 14.0 * DAY, 3600.0, 90.0 * DAY)?,
             max_period: params.number_in("max_period", 7.0 * DAY, 60.0, 90.0 * DAY)?,

@@ -6,7 +6,7 @@
 //! as `rmp_serde` with the derived `Deserialize` impls would: each function says which serde
 //! behaviour it mirrors.
 
-use crate::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload};
+use crate::{Metric, Param, Params, PlannedEvent, ReadyTime, Replicas, Request, Workload};
 use rmp::decode;
 use rmp::Marker;
 use std::string::String;
@@ -32,6 +32,7 @@ pub(crate) fn request(bytes: &[u8]) -> Option<Request> {
     let mut replicas = None;
     let mut metrics = None;
     let mut ready_times = None;
+    let mut events = None;
     let mut params = None;
     let mut state = None;
     for _ in 0..decode::read_map_len(rd).ok()? {
@@ -42,6 +43,7 @@ pub(crate) fn request(bytes: &[u8]) -> Option<Request> {
             b"replicas" => once(&mut replicas, read_replicas(rd)?)?,
             b"metrics" => once(&mut metrics, list(rd, read_metric)?)?,
             b"ready_times" => once(&mut ready_times, list(rd, read_ready_time)?)?,
+            b"events" => once(&mut events, list(rd, read_event)?)?,
             b"params" => once(&mut params, read_params(rd)?)?,
             b"state" => once(&mut state, read_state(rd)?)?,
             _ => skip(rd, 0)?,
@@ -54,6 +56,7 @@ pub(crate) fn request(bytes: &[u8]) -> Option<Request> {
         replicas: replicas?,
         metrics: metrics.unwrap_or_default(),
         ready_times: ready_times.unwrap_or_default(),
+        events: events.unwrap_or_default(),
         params: params.unwrap_or_default(),
         state: state.unwrap_or_default(),
     })
@@ -139,6 +142,31 @@ fn read_ready_time(rd: &mut &[u8]) -> Option<ReadyTime> {
 }
 
 /// Serde's `BTreeMap` visitor inserts each entry in turn, so a repeated name keeps its last value.
+fn read_event(rd: &mut &[u8]) -> Option<PlannedEvent> {
+    let mut name = None;
+    let mut start = None;
+    let mut end = None;
+    let mut min_replicas = None;
+    let mut factor = None;
+    for _ in 0..decode::read_map_len(rd).ok()? {
+        match key(rd)? {
+            b"name" => once(&mut name, text(rd)?)?,
+            b"start" => once(&mut start, decode::read_int(rd).ok()?)?,
+            b"end" => once(&mut end, decode::read_int(rd).ok()?)?,
+            b"min_replicas" => once(&mut min_replicas, decode::read_int(rd).ok()?)?,
+            b"factor" => once(&mut factor, number(rd, None)?)?,
+            _ => skip(rd, 0)?,
+        }
+    }
+    Some(PlannedEvent {
+        name: name?,
+        start: start?,
+        end: end?,
+        min_replicas,
+        factor,
+    })
+}
+
 fn read_params(rd: &mut &[u8]) -> Option<Params> {
     let mut params = Params::new();
     for _ in 0..decode::read_map_len(rd).ok()? {

@@ -50,15 +50,18 @@ impl RequestFrame {
         self.windows.clear();
         let state = state.or(request.state.as_deref());
         let mut ser = rmp_serde::Serializer::new(&mut self.envelope).with_struct_map();
-        // `Request`'s fields in its order; `state` is skipped when absent.
-        rmp::encode::write_map_len(ser.get_mut(), if state.is_some() { 8 } else { 7 })
-            .map_err(encode_error)?;
+        // `Request`'s fields in its order; `events` and `state` are skipped when absent.
+        let fields = 7 + u32::from(!request.events.is_empty()) + u32::from(state.is_some());
+        rmp::encode::write_map_len(ser.get_mut(), fields).map_err(encode_error)?;
         field(&mut ser, "abi_version", &request.abi_version)?;
         field(&mut ser, "now", &request.now)?;
         field(&mut ser, "workload", &request.workload)?;
         field(&mut ser, "replicas", &request.replicas)?;
         write_metrics(ser.get_mut(), &request.metrics, &mut self.windows)?;
         field(&mut ser, "ready_times", &request.ready_times)?;
+        if !request.events.is_empty() {
+            field(&mut ser, "events", &request.events)?;
+        }
         field(&mut ser, "params", params.unwrap_or(&request.params))?;
         if let Some(state) = state {
             field(&mut ser, "state", serde_bytes::Bytes::new(state))?;
@@ -190,6 +193,13 @@ mod tests {
             ready_times: vec![ReadyTime {
                 started_at: 1,
                 ready_seconds: 3.0,
+            }],
+            events: vec![crate::PlannedEvent {
+                name: "sale".into(),
+                start: 10,
+                end: 20,
+                min_replicas: None,
+                factor: Some(3.0),
             }],
             params,
             state,

@@ -133,6 +133,8 @@ fn generate(rng: &mut Rng, i: u64) -> Request {
         },
         metrics,
         ready_times,
+        // None drawn: a seed replays the same requests as before events existed.
+        events: Vec::new(),
         params: Params::new(),
         state: None,
     }

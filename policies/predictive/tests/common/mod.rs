@@ -63,6 +63,7 @@ pub fn request(values: &[f64], target: f64, current: u32, now: i64) -> Request {
             values: values.to_vec(),
         }],
         ready_times: vec![],
+        events: vec![],
         params: Default::default(),
         state: None,
     }

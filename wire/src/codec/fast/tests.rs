@@ -5,7 +5,7 @@
 
 use super::request as fast;
 use crate::codec::{from_msgpack, request_from_msgpack, to_msgpack};
-use crate::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload};
+use crate::{Metric, Param, Params, PlannedEvent, ReadyTime, Replicas, Request, Workload};
 use rmp::encode;
 use rmp::Marker;
 use std::string::String;
@@ -189,6 +189,15 @@ fn request(rng: &mut Rng, max_window: u64) -> Request {
             .map(|_| ReadyTime {
                 started_at: int(rng),
                 ready_seconds: float(rng),
+            })
+            .collect(),
+        events: (0..rng.below(3))
+            .map(|_| PlannedEvent {
+                name: text(rng),
+                start: int(rng),
+                end: int(rng),
+                min_replicas: rng.chance(50).then(|| count(rng)),
+                factor: rng.chance(50).then(|| float(rng)),
             })
             .collect(),
         params,
