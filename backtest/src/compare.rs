@@ -91,6 +91,7 @@ mod tests {
             policy_us_p50: 0.0,
             policy_us_p99: 0.0,
             policy_errors: 0,
+            event_under_provisioned_pct: None,
         }
     }
 

@@ -16,10 +16,13 @@ pub mod compare;
 mod metrics;
 pub mod oracle;
 mod ready;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod scoreboard;
 mod trace;
 
 pub use compare::{matched, Matched};
+pub use leadtime_schedule::{Schedule, ScheduleError};
 pub use metrics::{PolicyResult, Tally};
 pub use ready::{parse_seconds, ReadyTimes};
 pub use trace::{
@@ -30,6 +33,7 @@ pub use trace::{
 use leadtime::behavior::{Behavior, Controller};
 use leadtime::Source;
 use leadtime::{Engine, Error, Policy, Result};
+use leadtime_schedule::Scheduler;
 use leadtime_wire::{Metric, Param, Params, ReadyTime, Replicas, Request, Workload, ABI_VERSION};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,6 +78,12 @@ pub struct Config {
     pub ready_times_kept: usize,
     /// Whether to keep the per-decision series for charts.
     pub record_series: bool,
+    /// The schedule (replica bounds by time, planned events): its events are scored apart
+    /// (`event_under_provisioned_pct`), and with `scheduled` every decision goes through it,
+    /// after the behavior guardrails.
+    pub schedule: Option<leadtime_schedule::Schedule>,
+    /// Whether decisions go through `schedule`.
+    pub scheduled: bool,
 }
 
 impl Config {
@@ -92,6 +102,8 @@ impl Config {
             behavior: Behavior::default(),
             ready_times_kept: 64,
             record_series: false,
+            schedule: None,
+            scheduled: true,
         }
     }
 
@@ -154,6 +166,8 @@ pub struct Job {
     pub params: Params,
     /// Overrides [`Config::target_utilization`] (the HPA's QoS knob).
     pub target_utilization: Option<f64>,
+    /// Whether its decisions go through [`Config::schedule`], if there is one (the default).
+    pub scheduled: bool,
 }
 
 impl Job {
@@ -164,6 +178,7 @@ impl Job {
             policy: policy.to_string(),
             params: Params::new(),
             target_utilization: None,
+            scheduled: true,
         }
     }
 }
@@ -397,6 +412,7 @@ fn score(
     pods: u32,
     mut ready: u32,
     pending: &[i64],
+    events: &[(i64, i64)],
 ) {
     let mut t = a;
     let mut slot = trace
@@ -419,6 +435,9 @@ fn score(
             load.need[slot],
             capacity,
         );
+        if events.iter().any(|&(start, end)| (start..end).contains(&t)) {
+            tally.event((next - t) as f64, ready < load.need[slot]);
+        }
         t = next;
         while next_pending.peek().is_some_and(|&&r| r <= t) {
             next_pending.next();
@@ -452,6 +471,12 @@ pub fn simulate(
     let min = config.min_replicas.min(max);
     let lookback_points = (config.lookback_ms / trace.step_ms).max(1) as usize;
     let mut guard = Controller::new(config.behavior.clone());
+    let mut scheduler = config
+        .schedule
+        .clone()
+        .filter(|_| config.scheduled)
+        .map(Scheduler::new);
+    let events = event_spans(config);
     let mut tally = Tally::default();
     let mut series = config.record_series.then(Series::default);
 
@@ -485,6 +510,7 @@ pub fn simulate(
             values: Vec::with_capacity(lookback_points.min(trace.len())),
         }],
         ready_times: Vec::new(),
+        events: vec![],
         params: Params::new(),
         state: None,
     };
@@ -526,6 +552,9 @@ pub fn simulate(
         metric.end = trace.start_ms + last as i64 * trace.step_ms;
         metric.values.clear();
         metric.values.extend_from_slice(&trace.values[first..=last]);
+        if let Some(s) = &scheduler {
+            s.annotate(&mut request);
+        }
 
         let started = Instant::now();
         let proposed = decider.propose(&mut request);
@@ -541,7 +570,10 @@ pub fn simulate(
             }
         };
         let (target, _) = guard.apply(now, &replicas, proposed);
-        let target = target.clamp(min, max);
+        let mut target = target.clamp(min, max);
+        if let Some(s) = scheduler.as_mut() {
+            target = s.apply(&request, target).0;
+        }
         if target > current {
             for index in 0..target - current {
                 let r = config.ready.draw_ms(config.seed, now, index);
@@ -577,6 +609,7 @@ pub fn simulate(
                 target,
                 ready,
                 &pending,
+                &events,
             );
             if let Some(s) = series.as_mut() {
                 s.times.push(now);
@@ -610,12 +643,22 @@ fn max_replicas(config: &Config, load: &Load) -> Result<u32> {
     Ok(max)
 }
 
+/// When the schedule's events' load is under way, `[start, end)` in ms: scored apart.
+fn event_spans(config: &Config) -> Vec<(i64, i64)> {
+    config
+        .schedule
+        .iter()
+        .flat_map(|s| s.events.iter().map(|e| (e.start, e.end)))
+        .collect()
+}
+
 /// The oracle's run: its schedule (see [`oracle`]) scored like any policy's.
 pub fn simulate_oracle(trace: &Trace, config: &Config) -> Result<Run> {
     config.validate()?;
     let grid = Grid::new(trace, config)?;
     let load = Load::new(trace, config.capacity_per_pod)?;
     let plan = oracle::plan(&grid, &load.need, &config.ready, config.seed);
+    let events = event_spans(config);
     let times: Vec<i64> = grid
         .decisions()
         .filter(|&t| t >= grid.score_start)
@@ -667,6 +710,7 @@ pub fn simulate_oracle(trace: &Trace, config: &Config) -> Result<Run> {
             p,
             r,
             &pending[k],
+            &events,
         );
         if let Some(s) = series.as_mut() {
             s.times.push(a);
@@ -742,6 +786,7 @@ fn run_job(
     if let Some(u) = job.target_utilization {
         config.target_utilization = u;
     }
+    config.scheduled = job.scheduled;
     simulate(trace, &config, &mut policy, progress)
 }
 

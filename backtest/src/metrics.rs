@@ -30,6 +30,10 @@ pub struct PolicyResult {
     pub policy_us_p99: f64,
     /// Calls that failed (the replicas were held).
     pub policy_errors: u64,
+    /// Share of the time planned events' load was under way with ready capacity below demand,
+    /// in percent; present when the schedule has events inside the scored window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_under_provisioned_pct: Option<f64>,
 }
 
 /// Running sums over the scored window.
@@ -53,6 +57,10 @@ pub struct Tally {
     pub errors: u64,
     /// Each call's time, microseconds.
     pub call_us: Vec<f64>,
+    /// Milliseconds scored while a planned event's load was under way.
+    pub event_ms: f64,
+    /// Of those, milliseconds with ready pods below the need.
+    pub event_under_ms: f64,
 }
 
 impl Tally {
@@ -73,6 +81,15 @@ impl Tally {
         if ready < need {
             self.under_ms += ms;
             self.unmet += ms * (demand - f64::from(ready) * capacity).max(0.0);
+        }
+    }
+
+    /// Of a stretch already counted by [`Tally::segment`], `ms` inside a planned event, and
+    /// whether ready pods were below the need.
+    pub fn event(&mut self, ms: f64, under: bool) {
+        self.event_ms += ms;
+        if under {
+            self.event_under_ms += ms;
         }
     }
 
@@ -103,6 +120,8 @@ impl Tally {
             policy_us_p50: leadtime_wire::stats::quantile(&mut us, 0.5).unwrap_or(0.0),
             policy_us_p99: leadtime_wire::stats::quantile(&mut us, 0.99).unwrap_or(0.0),
             policy_errors: self.errors,
+            event_under_provisioned_pct: (self.event_ms > 0.0)
+                .then(|| pct(self.event_under_ms, self.event_ms)),
         }
     }
 }

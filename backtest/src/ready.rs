@@ -29,6 +29,17 @@ pub enum ReadyTimes {
 const Z90: f64 = 1.281_551_565_544_600_5;
 
 impl ReadyTimes {
+    /// The model in words: `300s`, `lognormal median 120s p90 300s`, `64 observed samples`.
+    pub fn describe(&self) -> String {
+        match self {
+            ReadyTimes::Fixed(s) => format!("{s}s"),
+            ReadyTimes::LogNormal { median, p90 } => {
+                format!("lognormal median {median}s p90 {p90}s")
+            }
+            ReadyTimes::Samples(v) => format!("{} observed samples", v.len()),
+        }
+    }
+
     /// Checks the numbers: finite, non-negative, p90 above the median, samples not empty.
     pub fn validate(&self) -> Result<(), String> {
         let ok = |v: f64| v.is_finite() && v >= 0.0;

@@ -1,8 +1,8 @@
 //! The backtest's outputs for people: the text table, and the self-contained HTML report with
 //! SVG charts (drawn with plotters).
 
-use leadtime_backtest::compare::base;
-use leadtime_backtest::{Backtest, Config, Matched, PolicyResult, Series, Trace};
+use crate::compare::base;
+use crate::{Backtest, Config, Matched, PolicyResult, Schedule, Series, Trace};
 use plotters::prelude::*;
 use std::fmt::Write;
 
@@ -46,6 +46,22 @@ fn cells(r: &PolicyResult) -> [String; 10] {
         format!("{:.0}/{:.0}", r.policy_us_p50, r.policy_us_p99),
         r.policy_errors.to_string(),
     ]
+}
+
+/// One line per row that has one: the time under-provisioned while planned events' load was
+/// under way; `None` when no row has.
+pub fn events_text(rows: &[PolicyResult]) -> Option<String> {
+    let mut out = String::new();
+    for r in rows {
+        if let Some(pct) = r.event_under_provisioned_pct {
+            let _ = writeln!(
+                out,
+                "{:<28} under-provisioned {pct:.2}% of the events' time (cost {:.3} vs oracle)",
+                r.policy, r.cost_vs_oracle
+            );
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// One line per comparison at equal cost: the row's under-provisioning against the other
@@ -148,12 +164,17 @@ pub fn html(input: &Input) -> String {
         input.backtest.steps,
         c.interval_ms.unwrap_or(input.trace.step_ms) / 1000,
         c.capacity_per_pod,
-        escape(&crate::cmd::backtest::describe(&c.ready)),
+        escape(&c.ready.describe()),
         c.target_utilization,
         c.seed
     );
     h.push_str("<h2>Results</h2>\n");
     html_table(&mut h, &input.backtest.results);
+    if let Some(events) = events_text(&input.backtest.results) {
+        h.push_str("<h3>While planned events' load was under way</h3>\n<pre>");
+        h.push_str(&escape(&events));
+        h.push_str("</pre>\n");
+    }
     h.push_str(
         "<h2>Under-provisioning against cost</h2>\n<p>Lower left is better; the oracle is the \
          physical limit at cost 1 and 0% under-provisioned.</p>\n<div class=\"chart\">",
@@ -187,13 +208,18 @@ pub fn html(input: &Input) -> String {
         for w in 0..weeks.min(MAX_WEEKS) {
             let from = start + w as i64 * WEEK_MS;
             let to = from + WEEK_MS;
+            let bands = c
+                .schedule
+                .as_ref()
+                .map(|s| bands(s, &first.times, from, to))
+                .unwrap_or_default();
             let _ = writeln!(
                 h,
                 "<h3>Week {} (from {})</h3>\n<div class=\"chart\">{}</div>\n<div class=\"chart\">{}</div>",
                 w + 1,
                 day(from),
-                capacity_chart(series, from, to),
-                replicas_chart(series, from, to)
+                capacity_chart(series, from, to, &bands),
+                replicas_chart(series, from, to, &bands)
             );
         }
     }
@@ -250,7 +276,73 @@ fn points(times: &[i64], values: &[f64], from: i64, to: i64, high: bool) -> Vec<
         .collect()
 }
 
-fn capacity_chart(series: &[(String, Series)], from: i64, to: i64) -> String {
+/// A shaded stretch of a chart: a schedule's window or event, its spans in hours.
+struct Band {
+    label: String,
+    color: RGBColor,
+    spans: Vec<(f64, f64)>,
+}
+
+/// The schedule's windows (where active at the decision `times`) and events (their load's
+/// start to end) inside `[from, to)`, as bands; windows blue, events orange.
+fn bands(schedule: &Schedule, times: &[i64], from: i64, to: i64) -> Vec<Band> {
+    let lo = times.partition_point(|&t| t < from);
+    let hi = times.partition_point(|&t| t < to);
+    let times = &times[lo..hi];
+    let Some(&last) = times.last() else {
+        return Vec::new();
+    };
+    let end = hours(last, from);
+    let mut out = Vec::new();
+    for (i, w) in schedule.windows.iter().enumerate() {
+        let mut spans = Vec::new();
+        let mut open: Option<f64> = None;
+        for &t in times {
+            match (w.active(t), open) {
+                (true, None) => open = Some(hours(t, from)),
+                (false, Some(a)) => {
+                    spans.push((a, hours(t, from)));
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(a) = open {
+            spans.push((a, end));
+        }
+        if !spans.is_empty() {
+            let shade = [
+                RGBColor(70, 130, 220),
+                RGBColor(60, 170, 170),
+                RGBColor(140, 110, 210),
+            ];
+            let bounds = match (w.min, w.max) {
+                (Some(a), Some(b)) => format!("min {a}, max {b}"),
+                (Some(a), None) => format!("min {a}"),
+                (None, Some(b)) => format!("max {b}"),
+                (None, None) => String::new(),
+            };
+            out.push(Band {
+                label: format!("window {} ({bounds})", w.name),
+                color: shade[i % shade.len()],
+                spans,
+            });
+        }
+    }
+    for e in &schedule.events {
+        let (a, b) = (e.start.max(from), e.end.min(to));
+        if a < b {
+            out.push(Band {
+                label: format!("event {}", e.name),
+                color: RGBColor(240, 140, 40),
+                spans: vec![(hours(a, from), hours(b, from).min(end))],
+            });
+        }
+    }
+    out
+}
+
+fn capacity_chart(series: &[(String, Series)], from: i64, to: i64, bands: &[Band]) -> String {
     let first = &series[0].1;
     let demand = points(&first.times, &first.demand, from, to, true);
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = series
@@ -263,10 +355,10 @@ fn capacity_chart(series: &[(String, Series)], from: i64, to: i64) -> String {
         })
         .collect();
     lines.insert(0, ("demand".into(), demand));
-    line_chart("Demand and ready capacity", "demand", &lines, true)
+    line_chart("Demand and ready capacity", "demand", &lines, true, bands)
 }
 
-fn replicas_chart(series: &[(String, Series)], from: i64, to: i64) -> String {
+fn replicas_chart(series: &[(String, Series)], from: i64, to: i64, bands: &[Band]) -> String {
     let lines: Vec<(String, Vec<(f64, f64)>)> = series
         .iter()
         .map(|(name, s)| {
@@ -274,7 +366,7 @@ fn replicas_chart(series: &[(String, Series)], from: i64, to: i64) -> String {
             (name.clone(), points(&s.times, &v, from, to, true))
         })
         .collect();
-    line_chart("Replicas (ready or starting)", "pods", &lines, false)
+    line_chart("Replicas (ready or starting)", "pods", &lines, false, bands)
 }
 
 /// The y range and label count of a chart: whole numbers for counts (pods), so that a chart of
@@ -288,12 +380,14 @@ fn y_axis(y_max: f64, whole: bool) -> (f64, usize) {
     }
 }
 
-/// One SVG line chart; with `first_black`, the first line is drawn black (the demand).
+/// One SVG line chart over shaded `bands`; with `first_black`, the first line is drawn black
+/// (the demand).
 fn line_chart(
     caption: &str,
     y_label: &str,
     lines: &[(String, Vec<(f64, f64)>)],
     first_black: bool,
+    bands: &[Band],
 ) -> String {
     let mut svg = String::new();
     let x_max = lines
@@ -330,6 +424,19 @@ fn line_chart(
             .label_style(("sans-serif", 13))
             .light_line_style(RGBColor(235, 235, 235))
             .draw();
+        // Under the lines: where a schedule's window or event applied.
+        for band in bands {
+            let fill = band.color.mix(0.18);
+            if let Ok(drawn) = chart.draw_series(
+                band.spans
+                    .iter()
+                    .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, y_max)], fill.filled())),
+            ) {
+                drawn.label(band.label.as_str()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], fill.filled())
+                });
+            }
+        }
         for (i, (name, pts)) in lines.iter().enumerate() {
             let c = if first_black && i == 0 {
                 BLACK

@@ -4,7 +4,6 @@ mod cases;
 mod cmd;
 mod failure;
 mod input;
-mod report;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;

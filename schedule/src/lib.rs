@@ -16,6 +16,7 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
+use leadtime_wire::{PlannedEvent, Request};
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
@@ -145,10 +146,31 @@ impl Bounds {
 }
 
 impl Schedule {
-    /// Parses the YAML of a `schedule:` block.
+    /// Parses the YAML of a `schedule:` block: the block's fields, or a map whose one key is
+    /// `schedule` (a file may be either).
     pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
-        let file: File = serde_norway::from_str(text).map_err(|e| ScheduleError(e.to_string()))?;
+        let error = |e: serde_norway::Error| ScheduleError(e.to_string());
+        // Wrapped or not is decided on the top-level keys; the real parse below is of the text
+        // itself, so errors keep their lines and columns.
+        let wrapped = matches!(
+            serde_norway::from_str::<serde_norway::Value>(text),
+            Ok(serde_norway::Value::Mapping(m)) if m.contains_key("schedule")
+        );
+        let file = if wrapped {
+            serde_norway::from_str::<Wrapped>(text)
+                .map_err(error)?
+                .schedule
+        } else {
+            serde_norway::from_str::<File>(text).map_err(error)?
+        };
         file.build()
+    }
+
+    /// Reads a schedule file; errors name the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Schedule, ScheduleError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScheduleError(format!("reading {}: {e}", path.display())))?;
+        Schedule::parse(&text).map_err(|e| ScheduleError(format!("{}: {}", path.display(), e.0)))
     }
 
     /// Whether it has no window and no event.
@@ -160,6 +182,11 @@ impl Schedule {
     /// then are ready when the event starts). `usual` is the replica count a factor event
     /// multiplies: the workload's usual need, as its host knows it.
     pub fn bounds_at(&self, now_ms: i64, lead: Duration, usual: u32) -> Bounds {
+        self.bounds_with(now_ms, lead, &|_| usual)
+    }
+
+    /// [`Schedule::bounds_at`] with each factor event's usual replica count, by event index.
+    fn bounds_with(&self, now_ms: i64, lead: Duration, usual: &dyn Fn(usize) -> u32) -> Bounds {
         let mut bounds = Bounds::default();
         for w in self.windows.iter().filter(|w| w.active(now_ms)) {
             if let Some(m) = w.min {
@@ -180,14 +207,14 @@ impl Schedule {
             }
         }
         let lead_ms = i64::try_from(lead.as_millis()).unwrap_or(i64::MAX);
-        for e in &self.events {
-            if now_ms < e.start.saturating_sub(lead_ms) || now_ms >= e.end {
+        for (i, e) in self.events.iter().enumerate() {
+            if !e.raised(now_ms, lead_ms) {
                 continue;
             }
             let floor = match e.need {
                 Need::Pods(n) => n,
                 Need::Factor(f) => {
-                    let pods = (f64::from(usual) * f).ceil();
+                    let pods = (f64::from(usual(i)) * f).ceil();
                     // Never NaN or past u32 (factors are checked finite and positive).
                     pods.clamp(0.0, f64::from(u32::MAX)) as u32
                 }
@@ -205,6 +232,102 @@ impl Schedule {
     /// The events that have not ended at `now_ms`, for a policy's request.
     pub fn upcoming(&self, now_ms: i64) -> impl Iterator<Item = &Event> {
         self.events.iter().filter(move |e| e.end > now_ms)
+    }
+}
+
+impl Event {
+    /// Whether its floor is up at `now_ms`: from `lead_ms` before it starts until it ends.
+    pub fn raised(&self, now_ms: i64, lead_ms: i64) -> bool {
+        (self.start.saturating_sub(lead_ms)..self.end).contains(&now_ms)
+    }
+
+    /// The event as a request carries it.
+    pub fn planned(&self) -> PlannedEvent {
+        let (min_replicas, factor) = match self.need {
+            Need::Pods(n) => (Some(n), None),
+            Need::Factor(f) => (None, Some(f)),
+        };
+        PlannedEvent {
+            name: self.name.clone(),
+            start: self.start,
+            end: self.end,
+            min_replicas,
+            factor,
+        }
+    }
+}
+
+/// A schedule as one workload's host applies it, call after call. It remembers the usual
+/// replica count of each factor event: the workload's count when the event's floor went up,
+/// before its load arrived (the load under way would otherwise multiply itself).
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    schedule: Schedule,
+    usual: Vec<Option<u32>>,
+}
+
+impl Scheduler {
+    /// A scheduler with nothing remembered yet.
+    pub fn new(schedule: Schedule) -> Scheduler {
+        let usual = vec![None; schedule.events.len()];
+        Scheduler { schedule, usual }
+    }
+
+    /// The schedule it applies.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// How far ahead events are raised for `request`: its ready-time estimate.
+    pub fn lead(request: &Request) -> Duration {
+        Duration::try_from_secs_f64(request.ready_estimate_seconds()).unwrap_or(Duration::MAX)
+    }
+
+    /// Adds to `request` the events a policy should know of: those not over before its oldest
+    /// metric value, so that it can keep them out of what it learns as normal.
+    pub fn annotate(&self, request: &mut Request) {
+        let since = request
+            .metrics
+            .iter()
+            .map(|m| {
+                let span = m.values.len() as f64 * m.interval_seconds * 1000.0;
+                // Saturating: a window's span comes from the caller.
+                m.end
+                    .saturating_sub(span.clamp(0.0, i64::MAX as f64) as i64)
+            })
+            .min()
+            .unwrap_or(request.now);
+        request.events = self
+            .schedule
+            .events
+            .iter()
+            .filter(|e| e.end > since)
+            .map(Event::planned)
+            .collect();
+    }
+
+    /// The bounds at `request`'s time, events raised one ready time ahead.
+    pub fn bounds(&mut self, request: &Request) -> Bounds {
+        let lead = Scheduler::lead(request);
+        let lead_ms = i64::try_from(lead.as_millis()).unwrap_or(i64::MAX);
+        for (e, usual) in self.schedule.events.iter().zip(&mut self.usual) {
+            if e.raised(request.now, lead_ms) {
+                usual.get_or_insert(request.replicas.current);
+            } else {
+                *usual = None;
+            }
+        }
+        let current = request.replicas.current;
+        let usual = &self.usual;
+        self.schedule
+            .bounds_with(request.now, lead, &|i| usual[i].unwrap_or(current))
+    }
+
+    /// `target` (after the policy and the behavior guardrails) within the schedule's bounds and
+    /// the request's `[min, max]`, and what changed it, in words.
+    pub fn apply(&mut self, request: &Request, target: u32) -> (u32, Option<String>) {
+        self.bounds(request)
+            .apply(target, request.replicas.min, request.replicas.max)
     }
 }
 
@@ -259,6 +382,23 @@ fn utc(ms: i64) -> String {
         || ms.to_string(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     )
+}
+
+/// A `schedule:` block inside a larger YAML document (the scaler's config): errors keep the
+/// document's lines and columns.
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Schedule, D::Error> {
+        File::deserialize(d)?
+            .build()
+            .map_err(|e| serde::de::Error::custom(e.0))
+    }
+}
+
+/// A file whose one key is `schedule`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wrapped {
+    schedule: File,
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,8 @@
 //! windows, a floor over a ceiling, events near a trace's edges, and the errors users get.
 
 use chrono::{TimeZone, Utc};
-use leadtime_schedule::{Bounds, Schedule};
+use leadtime_schedule::{Bounds, Schedule, Scheduler};
+use leadtime_wire::{Metric, ReadyTime, Replicas, Request};
 use std::time::Duration;
 
 const YAML: &str = r#"
@@ -227,4 +228,127 @@ fn bad_schedules_say_what_and_where() {
             assert!(e.contains(s), "{yaml}\n-> {e}\n(missing {s})");
         }
     }
+}
+
+/// Events alone, in UTC: the sale 2026-03-30 18:00-20:00 at 3x, the match 2026-03-31
+/// 13:00-15:00 at 40 pods.
+const EVENTS: &str = r#"
+events:
+  - name: sale
+    start: 2026-03-30 18:00
+    duration: 2h
+    factor: 3
+  - name: match
+    start: 2026-03-31T13:00:00Z
+    duration: 2h
+    min: 40
+"#;
+
+/// A request at `now` with `current` replicas in [1, 100], one recent ready time of
+/// `ready_seconds`, and a metric window of `points` values at 60 s ending at `now`.
+fn request(now: i64, current: u32, ready_seconds: f64, points: usize) -> Request {
+    let mut r = Request::new(
+        now,
+        Replicas {
+            current,
+            ready: current,
+            min: 1,
+            max: 100,
+        },
+        vec![Metric {
+            name: "load".into(),
+            target_per_pod: 1.0,
+            interval_seconds: 60.0,
+            end: now,
+            values: vec![1.0; points],
+        }],
+    );
+    r.ready_times.push(ReadyTime {
+        started_at: now - 3_600_000,
+        ready_seconds,
+    });
+    r
+}
+
+#[test]
+fn a_factor_event_multiplies_the_count_from_when_its_floor_went_up() {
+    // The sale: 3x from 2026-03-30 18:00 UTC for 2 h. Ready time 10 min: raised from 17:50.
+    let mut s = Scheduler::new(Schedule::parse(EVENTS).unwrap());
+    let at = |h, m| utc(2026, 3, 30, h, m);
+    // (case, time, current replicas, target after the policy, answer)
+    let table = [
+        ("before: the policy's target", at(17, 40), 5, 6, 6),
+        ("raised: 3 x the 7 pods of then", at(17, 50), 7, 7, 21),
+        ("under way: still 3 x 7, not 3 x 21", at(18, 30), 21, 30, 30),
+        ("under way, policy lower", at(19, 0), 30, 12, 21),
+        ("over: the policy's target", at(20, 0), 21, 9, 9),
+    ];
+    for (case, now, current, target, want) in table {
+        let (got, why) = s.apply(&request(now, current, 600.0, 60), target);
+        assert_eq!(got, want, "{case}: {why:?}");
+        if got != target {
+            assert!(why.unwrap().contains("event `sale`"), "{case}");
+        }
+    }
+}
+
+#[test]
+fn the_lead_is_the_ready_time_estimate_hosts_and_the_predictive_policy_share() {
+    let mut s = Scheduler::new(Schedule::parse(EVENTS).unwrap());
+    // The match: 40 pods from 2026-03-31 13:00 UTC. With pods ready in 30 min it is raised
+    // at 12:30; with no ready time seen, the default 300 s raises it at 12:55.
+    let req = request(utc(2026, 3, 31, 12, 30), 5, 1800.0, 10);
+    assert_eq!(s.apply(&req, 5).0, 40);
+    let mut none = request(utc(2026, 3, 31, 12, 50), 5, 0.0, 10);
+    none.ready_times.clear();
+    assert_eq!(s.apply(&none, 5).0, 5, "not yet");
+    none.now = utc(2026, 3, 31, 12, 55);
+    assert_eq!(s.apply(&none, 5).0, 40);
+}
+
+#[test]
+fn requests_carry_the_events_their_history_or_future_overlaps() {
+    let s = Scheduler::new(Schedule::parse(EVENTS).unwrap());
+    let names = |r: &Request| r.events.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+    // A day of history at 2026-03-31 12:00 UTC sees the sale (yesterday 18:00-20:00) and the
+    // match to come; an hour of history sees the match only.
+    let mut day = request(utc(2026, 3, 31, 12, 0), 5, 60.0, 1440);
+    s.annotate(&mut day);
+    assert_eq!(names(&day), ["sale", "match"]);
+    let sale = &day.events[0];
+    assert_eq!(
+        (sale.start, sale.end),
+        (utc(2026, 3, 30, 18, 0), utc(2026, 3, 30, 20, 0))
+    );
+    assert_eq!((sale.factor, sale.min_replicas), (Some(3.0), None));
+    assert_eq!(day.events[1].min_replicas, Some(40));
+    let mut hour = request(utc(2026, 3, 31, 12, 0), 5, 60.0, 60);
+    s.annotate(&mut hour);
+    assert_eq!(names(&hour), ["match"]);
+    let mut after = request(utc(2026, 4, 2, 0, 0), 5, 60.0, 60);
+    s.annotate(&mut after);
+    assert!(after.events.is_empty());
+}
+
+#[test]
+fn a_file_may_wrap_the_block_in_schedule_and_errors_keep_their_lines() {
+    let wrapped = format!(
+        "schedule:\n{}",
+        YAML.lines().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+    let s = Schedule::parse(&wrapped).unwrap();
+    assert_eq!((s.windows.len(), s.events.len()), (4, 2));
+    let e = Schedule::parse(
+        "schedule:\n  windows:\n    - name: a\n      cron: \"* * * * *\"\n      mni: 1\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("unknown field `mni`") && e.contains("line 5"),
+        "{e}"
+    );
+    let e = Schedule::parse("schedule: {}\nextra: 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `extra`"), "{e}");
 }

@@ -67,6 +67,7 @@ struct File {
     #[serde(default)]
     defaults: BTreeMap<String, serde_norway::Value>,
     behavior: Option<serde_norway::Value>,
+    schedule: Option<leadtime_schedule::Schedule>,
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
@@ -311,6 +312,7 @@ impl Config {
                 .map_err(|e| format!("`behavior`: {e}"))?;
             config.settings.behavior = behavior;
         }
+        config.settings.schedule = file.schedule;
         Ok(config)
     }
 }
@@ -414,6 +416,18 @@ mod tests {
             config.settings.behavior,
             Behavior::parse("scaleDown:\n  stabilizationWindowSeconds: 60\n").unwrap()
         );
+        assert!(config.settings.schedule.is_none());
+        let scheduled = Config::parse(
+            "schedule:\n  timezone: Asia/Shanghai\n  windows:\n    - name: business-hours\n\
+             \x20     cron: \"* 9-17 * * 1-5\"\n      min: 10\n",
+        )
+        .unwrap();
+        let schedule = scheduled.settings.schedule.expect("a schedule");
+        assert_eq!(schedule.windows[0].min, Some(10));
+        assert_eq!(
+            schedule.windows[0].to_string(),
+            "window `business-hours` (* 9-17 * * 1-5 Asia/Shanghai)"
+        );
     }
 
     #[test]
@@ -455,6 +469,14 @@ mod tests {
             (
                 "behavior:\n  scaleUp:\n    selectPolicy: Most\n",
                 "behavior",
+            ),
+            (
+                "idleAfter: 1h\nschedule:\n  windows:\n    - name: a\n      cron: \"* 25 * * *\"\n      min: 1\n",
+                "schedule.windows[0]",
+            ),
+            (
+                "schedule:\n  windows:\n    - name: a\n      cron: \"* * * * *\"\n      mni: 1\n",
+                "line 5",
             ),
         ];
         for (text, field) in cases {

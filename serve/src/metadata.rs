@@ -56,6 +56,8 @@ pub struct Spec {
     pub on_error: OnError,
     /// HPA `behavior` YAML/JSON for the guardrails, if any.
     pub behavior: Option<String>,
+    /// A `schedule` YAML block (docs/schedules.md), if any.
+    pub schedule: Option<String>,
     /// The metric name reported to KEDA (`metricName`, default [`METRIC_NAME`]).
     pub metric_name: String,
 }
@@ -100,7 +102,7 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_STEP: Duration = Duration::from_secs(60);
 
 /// The keys `Spec::parse` knows, besides `param.<name>` and [`KEDA_KEYS`].
-pub const KEYS: [&str; 14] = [
+pub const KEYS: [&str; 15] = [
     "policy",
     "query",
     "targetPerPod",
@@ -114,6 +116,7 @@ pub const KEYS: [&str; 14] = [
     "mode",
     "onError",
     "behavior",
+    "schedule",
     "metricName",
 ];
 
@@ -218,6 +221,7 @@ impl Spec {
             mode,
             on_error,
             behavior: get("behavior").map(str::to_string),
+            schedule: get("schedule").map(str::to_string),
             metric_name: get("metricName").unwrap_or(METRIC_NAME).to_string(),
         })
     }

@@ -19,6 +19,7 @@ use crate::telemetry::{DecisionLabels, ErrorLabels, Telemetry, WorkloadLabels};
 use leadtime::behavior::Controller;
 use leadtime::supervisor::{BreakerState, Fallback, Supervisor, SupervisorConfig};
 use leadtime::{Behavior, Engine, Metric, ReadyTime, Replicas, Request, Source, Workload};
+use leadtime_schedule::{Schedule, Scheduler};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, PathBuf};
@@ -32,6 +33,8 @@ pub struct Settings {
     pub defaults: BTreeMap<String, String>,
     /// Guardrails for workloads whose metadata has no `behavior`.
     pub behavior: Behavior,
+    /// Replica bounds by time and planned events for workloads whose metadata has no `schedule`.
+    pub schedule: Option<Schedule>,
     /// Consecutive policy failures that open the circuit.
     pub breaker_failures: u32,
     /// How long the circuit stays open (in request time).
@@ -55,6 +58,7 @@ impl Default for Settings {
         Settings {
             defaults: BTreeMap::new(),
             behavior: Behavior::default(),
+            schedule: None,
             breaker_failures: 3,
             breaker_open_for: Duration::from_secs(30),
             idle_after: Duration::from_secs(15 * 60),
@@ -123,6 +127,22 @@ struct State {
     answered: bool,
     /// Which of its repeated errors to log now.
     log: LogLimit,
+    /// Its schedule, applied after the guardrails (and to held targets).
+    scheduler: Option<Scheduler>,
+}
+
+impl State {
+    /// `replicas` within the workload's schedule at `request`'s time, and `reason` with what
+    /// the schedule changed.
+    fn scheduled(&mut self, request: &Request, replicas: u32, reason: String) -> (u32, String) {
+        let Some(s) = self.scheduler.as_mut() else {
+            return (replicas, reason);
+        };
+        match s.apply(request, replicas) {
+            (target, Some(why)) => (target, format!("{reason}; {why}")),
+            (target, None) => (target, reason),
+        }
+    }
 }
 
 /// A workload's state and when it was last polled.
@@ -225,7 +245,10 @@ impl Scaler {
                     tracing::warn!(namespace, name, kind = e.kind(), error = %e, repeats_not_logged = held, "prometheus query failed");
                 }
                 self.count_error(&mut state, e.kind(), false);
-                self.hold(&state, format!("prometheus query failed ({})", e.kind()))?
+                self.hold(
+                    &mut state,
+                    format!("prometheus query failed ({})", e.kind()),
+                )?
             }
             Ok(fetched) => self.decide(&mut state, namespace, name, fetched)?,
         };
@@ -320,7 +343,7 @@ impl Scaler {
             }
             self.room_for(&workloads, namespace)?;
         }
-        let (supervisor, labels) = self.build(namespace, name, spec).await?;
+        let (supervisor, labels, scheduler) = self.build(namespace, name, spec).await?;
         let state = Arc::new(tokio::sync::Mutex::new(State {
             spec: spec.clone(),
             supervisor,
@@ -330,6 +353,7 @@ impl Scaler {
             kinds: BTreeSet::new(),
             answered: false,
             log: LogLimit::default(),
+            scheduler,
         }));
         let mut workloads = self.lock();
         if !workloads.contains_key(&key) {
@@ -377,7 +401,14 @@ impl Scaler {
         namespace: &str,
         name: &str,
         spec: &Spec,
-    ) -> Result<(Supervisor, WorkloadLabels), ScaleError> {
+    ) -> Result<(Supervisor, WorkloadLabels, Option<Scheduler>), ScaleError> {
+        let schedule = match &spec.schedule {
+            Some(text) => Some(Schedule::parse(text).map_err(|e| MetadataError {
+                key: "schedule".into(),
+                message: e.0,
+            })?),
+            None => self.settings.schedule.clone(),
+        };
         let behavior = match &spec.behavior {
             Some(text) => Behavior::parse(text).map_err(|e| MetadataError {
                 key: "behavior".into(),
@@ -433,6 +464,7 @@ impl Scaler {
         Ok((
             Supervisor::new(policy, config).with_guardrails(guardrails),
             labels,
+            schedule.map(Scheduler::new),
         ))
     }
 
@@ -592,7 +624,7 @@ impl Scaler {
         let window = fetched.window;
         let lookback = state.history.lookback_seconds();
         let span = window.span_seconds();
-        let request = Request {
+        let mut request = Request {
             abi_version: leadtime::abi::ABI_VERSION,
             now,
             workload: Workload {
@@ -612,17 +644,14 @@ impl Scaler {
                 end: window.end_ms,
                 values: window.values,
             }],
-            ready_times: state
-                .ready_seconds
-                .iter()
-                .map(|s| ReadyTime {
-                    started_at: now - (s * 1000.0) as i64,
-                    ready_seconds: *s,
-                })
-                .collect(),
+            ready_times: ready_times(&state.ready_seconds, now),
+            events: Vec::new(),
             params: Default::default(),
             state: None,
         };
+        if let Some(s) = &state.scheduler {
+            s.annotate(&mut request);
+        }
         let supervised = state.supervisor.decide(&request);
         let breaker = state.supervisor.breaker(now);
         self.telemetry
@@ -647,12 +676,16 @@ impl Scaler {
             }
             self.telemetry.fallback_active.get_or_create(&labels).set(1);
             return match (spec.on_error, held_before) {
-                (OnError::Hold, Some(_)) => Ok(Answer {
-                    replicas: within(decision.replicas, &spec),
-                    active: within(decision.replicas, &spec) > 0,
-                    source: "fallback",
-                    reason: decision.reason,
-                }),
+                (OnError::Hold, Some(_)) => {
+                    let held = within(decision.replicas, &spec);
+                    let (replicas, reason) = state.scheduled(&request, held, decision.reason);
+                    Ok(Answer {
+                        replicas,
+                        active: replicas > 0,
+                        source: "fallback",
+                        reason,
+                    })
+                }
                 _ => Err(ScaleError::Unavailable(cause.to_string())),
             };
         }
@@ -678,12 +711,15 @@ impl Scaler {
             );
         }
         Ok(match spec.mode {
-            Mode::Decide => Answer {
-                replicas: decision.replicas,
-                active: wanted > 0,
-                source: "policy",
-                reason,
-            },
+            Mode::Decide => {
+                let (replicas, reason) = state.scheduled(&request, decision.replicas, reason);
+                Answer {
+                    replicas,
+                    active: wanted > 0 || replicas > 0,
+                    source: "policy",
+                    reason,
+                }
+            }
             Mode::Observe => {
                 let load = request.metrics[0]
                     .values
@@ -693,21 +729,23 @@ impl Scaler {
                     .find(|v| !v.is_nan())
                     .unwrap_or(0.0);
                 let reactive = reactive(load, spec.target_per_pod, &request.replicas);
+                let reason = format!(
+                    "observe mode: reactive ceil({load} / {}) = {reactive}; policy says {} ({reason})",
+                    spec.target_per_pod, decision.replicas
+                );
+                let (replicas, reason) = state.scheduled(&request, reactive, reason);
                 Answer {
-                    replicas: reactive,
-                    active: reactive > 0,
+                    replicas,
+                    active: replicas > 0,
                     source: "reactive",
-                    reason: format!(
-                        "observe mode: reactive ceil({load} / {}) = {reactive}; policy says {} ({reason})",
-                        spec.target_per_pod, decision.replicas
-                    ),
+                    reason,
                 }
             }
         })
     }
 
     /// The answer when Prometheus failed: hold the last target (`onError: hold`), or an error.
-    fn hold(&self, state: &State, why: String) -> Result<Answer, ScaleError> {
+    fn hold(&self, state: &mut State, why: String) -> Result<Answer, ScaleError> {
         self.telemetry
             .fallback_active
             .get_or_create(&state.labels)
@@ -715,12 +753,26 @@ impl Scaler {
         let last = state.supervisor.last_answer().filter(|_| state.answered);
         match (state.spec.on_error, last) {
             (OnError::Hold, Some(held)) => {
-                let replicas = within(held, &state.spec);
+                let held = within(held, &state.spec);
+                // The schedule still applies: a window's floor holds while Prometheus is away.
+                let mut request = Request::new(
+                    unix_ms(),
+                    Replicas {
+                        current: held,
+                        ready: held,
+                        min: state.spec.min_replicas,
+                        max: state.spec.max_replicas,
+                    },
+                    Vec::new(),
+                );
+                request.ready_times = ready_times(&state.ready_seconds, request.now);
+                let (replicas, reason) =
+                    state.scheduled(&request, held, format!("holding {held}: {why}"));
                 Ok(Answer {
                     replicas,
                     active: replicas > 0,
                     source: "fallback",
-                    reason: format!("holding {replicas}: {why}"),
+                    reason,
                 })
             }
             _ => Err(ScaleError::Unavailable(why)),
@@ -745,6 +797,17 @@ fn template_key(namespace: &str, source: &Source<'_>, params: &leadtime::Params)
         other => format!("builtin {}", other.name()),
     };
     format!("{namespace} {source} {params:?}")
+}
+
+/// The ready times last read, as a request at `now` carries them.
+fn ready_times(seconds: &[f64], now: i64) -> Vec<ReadyTime> {
+    seconds
+        .iter()
+        .map(|s| ReadyTime {
+            started_at: now - (s * 1000.0) as i64,
+            ready_seconds: *s,
+        })
+        .collect()
 }
 
 fn within(replicas: u32, spec: &Spec) -> u32 {

@@ -647,6 +647,65 @@ async fn is_active_says_whether_the_policy_wants_pods_before_rate_limits() {
     scaler.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_in_the_metadata_bounds_every_answer() {
+    let exporter = Exporter::start(LOAD).await;
+    let prometheus = Prometheus::start(exporter.addr).await;
+    prometheus.wait_for("test_load", LOAD).await;
+    let mut scaler = Scaler::start(&prometheus.url()).await;
+    // The policy alone: ceil(250 / 100) = 3.
+    let plain = meta(LOAD_Q, &[("behavior", ANY_UP)]);
+    assert_eq!(scaler.desired("plain", &plain).await.unwrap(), 3.0);
+    // A window covering every minute, in a named zone, with a floor; one with a ceiling; an
+    // event under way (it started a minute ago by the clock, in RFC 3339).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let started = chrono::DateTime::from_timestamp(now as i64 - 60, 0).unwrap();
+    let event = format!(
+        "events:\n  - name: launch\n    start: {}\n    duration: 2h\n    min: 9\n",
+        started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let cases: [(&str, String, f64); 3] = [
+        (
+            "floor",
+            "timezone: Asia/Shanghai\nwindows:\n  - name: always\n    cron: \"* * * * *\"\n    min: 7\n"
+                .into(),
+            7.0,
+        ),
+        (
+            "ceiling",
+            "windows:\n  - name: always\n    cron: \"* * * * *\"\n    max: 2\n".into(),
+            2.0,
+        ),
+        ("event", event, 9.0),
+    ];
+    for (name, schedule, want) in &cases {
+        let m = meta(
+            LOAD_Q,
+            &[("behavior", ANY_UP), ("schedule", schedule.as_str())],
+        );
+        assert_eq!(scaler.desired(name, &m).await.unwrap(), *want, "{name}");
+    }
+    // A bad block refuses the trigger, naming the key.
+    for bad in [
+        "windows:\n  - name: a\n    cron: \"* * *\"\n    min: 1\n",
+        "windows:\n  - name: a\n    cron: \"* * * * *\"\n    mni: 1\n",
+        "timezone: Mars/Olympus\n",
+    ] {
+        let m = meta(LOAD_Q, &[("schedule", bad)]);
+        let err = scaler.desired("bad-schedule", &m).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bad}: {err}");
+        assert!(
+            err.message().contains("`schedule`"),
+            "{bad}: {}",
+            err.message()
+        );
+    }
+    scaler.shutdown().await;
+}
+
 /// Set in the environment of the child process `sigterm_ends_open_streams_and_exits_0` starts.
 const CHILD_PROMETHEUS: &str = "LEADTIME_SERVE_TEST_CHILD_PROMETHEUS";
 

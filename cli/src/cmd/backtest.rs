@@ -2,9 +2,9 @@
 
 use crate::failure::Failure;
 use crate::input;
-use crate::report;
 use indicatif::{ProgressBar, ProgressStyle};
 use leadtime::{Behavior, Limits};
+use leadtime_backtest::report;
 use leadtime_backtest::{
     self as simulate, parse_seconds, Columns, Config, Job, ReadyTimes, Resample, Trace,
 };
@@ -78,6 +78,10 @@ pub struct Args {
     /// The HPA behavior block (YAML or JSON) every policy goes through; default: Kubernetes'.
     #[arg(long)]
     behavior: Option<PathBuf>,
+    /// A schedule (YAML, docs/schedules.md): replica bounds by time and planned events. Each
+    /// policy then runs twice, as `NAME` without it and `NAME+schedule` with it.
+    #[arg(long)]
+    schedule: Option<PathBuf>,
     /// A policy parameter, `name=value` for every policy or `policy:name=value` for one;
     /// repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -219,6 +223,14 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
     config.max_replicas = args.max_replicas;
     config.behavior = behavior;
     config.record_series = args.report.is_some();
+    config.schedule = args
+        .schedule
+        .as_deref()
+        .map(|path| {
+            input::check_nesting(path)?;
+            simulate::Schedule::from_file(path).map_err(|e| bad(e.to_string()))
+        })
+        .transpose()?;
 
     let jobs: Vec<Job> = args
         .policies
@@ -241,6 +253,27 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
             })
         })
         .collect::<Result<_, Failure>>()?;
+    // With a schedule: each policy without it and with it, side by side (its cost).
+    let jobs = if config.schedule.is_some() {
+        jobs.into_iter()
+            .flat_map(|job| {
+                let with = Job {
+                    label: format!("{}+schedule", job.label),
+                    scheduled: true,
+                    ..job.clone()
+                };
+                [
+                    Job {
+                        scheduled: false,
+                        ..job
+                    },
+                    with,
+                ]
+            })
+            .collect()
+    } else {
+        jobs
+    };
     Ok(Prepared {
         trace,
         config,
@@ -310,12 +343,16 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             backtest.steps,
             config.interval_ms.unwrap_or(trace.step_ms) / 1000,
             capacity,
-            describe(&config.ready)
+            config.ready.describe()
         );
         print!("{}", report::table(&backtest.results));
         if let Some(s) = &sweep {
             println!("\nsweep:");
             print!("{}", report::table(s));
+        }
+        if let Some(events) = report::events_text(&backtest.results) {
+            println!("\nwhile planned events' load was under way:");
+            print!("{events}");
         }
         if let Some(m) = &matched {
             println!("\nat equal cost:");
@@ -342,15 +379,6 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
 fn decisions(trace: &Trace, config: &Config) -> u64 {
     let interval = config.interval_ms.unwrap_or(trace.step_ms).max(1);
     ((trace.end_ms() - trace.start_ms + interval - 1) / interval) as u64
-}
-
-/// The ready-time model in words.
-pub fn describe(ready: &ReadyTimes) -> String {
-    match ready {
-        ReadyTimes::Fixed(s) => format!("{s}s"),
-        ReadyTimes::LogNormal { median, p90 } => format!("lognormal median {median}s p90 {p90}s"),
-        ReadyTimes::Samples(v) => format!("{} observed samples", v.len()),
-    }
 }
 
 /// The row label and the policy of a `--policy` value: `NAME=POLICY`, a file by its stem, or a

@@ -243,7 +243,7 @@ fn score(engine: &leadtime::Engine, p: &Prepared, report: Option<&Path>) -> Resu
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::new("io", format!("creating {}: {e}", dir.display())))?;
         let matched = simulate::matched(&main.results, &sweep.results);
-        let html = crate::report::html(&crate::report::Input {
+        let html = leadtime_backtest::report::html(&leadtime_backtest::report::Input {
             trace: &p.trace,
             config: &p.config,
             backtest: &main,

@@ -3,8 +3,8 @@
 
 use super::Args;
 use crate::failure::Failure;
-use crate::report;
 use leadtime::{Engine, Params};
+use leadtime_backtest::report;
 use leadtime_backtest::{self as simulate, parse_seconds, Columns, Config, Job, ReadyTimes, Trace};
 use std::path::Path;
 use std::process::ExitCode;
