@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packages the library crates as crates.io would receive them and builds each package from its own
 # contents (`cargo package` verifies): leadtime-wire, leadtime-guest, leadtime-wasm-build,
-# leadtime-builtin, leadtime, leadtime-backtest. Publishing is then `cargo publish` in that order.
+# leadtime-builtin, leadtime, leadtime-schedule, leadtime-backtest. Publishing is then `cargo publish` in that order.
 #
 # In the workspace, leadtime-builtin builds the policies from their sources; a package has no
 # workspace to build from, so it carries the modules built here (policies/builtin/wasm/, kept out
@@ -27,4 +27,5 @@ rm -rf policies/builtin/wasm
 mkdir -p policies/builtin/wasm
 cp "$out_dir"/*.wasm policies/builtin/wasm/
 cargo package --allow-dirty \
-    -p leadtime-wire -p leadtime-guest -p leadtime-wasm-build -p leadtime-builtin -p leadtime -p leadtime-backtest
+    -p leadtime-wire -p leadtime-guest -p leadtime-wasm-build -p leadtime-builtin -p leadtime -p leadtime-schedule \
+    -p leadtime-backtest
