@@ -668,7 +668,7 @@ mod from_points_tests {
             aggregate: Aggregate::Sum,
         };
         let bucketed = Trace::from_points("t", &times, &[1.0, 2.0, 4.5, 0.0], Some(r)).unwrap();
-        assert_eq!(bucketed.values, [1.0, 2.0, 4.5]);
+        assert_eq!(bucketed.values, [3.0, 4.5, 0.0]); // 600+660, 780, 840
     }
 
     #[test]
@@ -680,9 +680,9 @@ mod from_points_tests {
             (&[60_000, 0], &[1.0, 1.0], "t:2: time 0 ms is before"),
             (&[0, 0], &[1.0, 1.0], "equal to"),
             (
-                &[0, 60_000, 90_000, 180_000],
-                &[1.0; 4],
-                "t:3: time is 30s off",
+                &[0, 60_000, 120_000, 150_000, 240_000],
+                &[1.0; 5],
+                "t:4: time is 30s off",
             ),
         ];
         for (times, values, want) in bad {

@@ -6,11 +6,16 @@ worker processes (one thread each), median of a few runs. The numbers go in docs
 Each workload is a week of a bundled trace at 5-minute steps (predictive and the HPA, no sweep,
 a 5-minute ready time). A warm-up run first lets each worker compile the policies once (the
 disk cache would make that cheap on a second start), so the figure is the steady state.
+
+A backtest runs its policies on as many threads as its process may use cores; each worker is
+pinned to its own core (Linux), so that "1 worker" is one core's throughput and the ratio is
+the scaling from one core to two. `--no-pin` leaves them free.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -47,12 +52,26 @@ def fleet_of(count: int, days: float) -> Dict[str, pd.Series]:
     return out
 
 
+def pin_process(core: int) -> None:
+    """Pins every thread of this process to `core` (threads started later inherit it)."""
+    for tid in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(tid), {core})
+
+
+def pin(client) -> None:
+    """Pins each of the client's worker processes to its own core (Linux only)."""
+    cores = sorted(os.sched_getaffinity(0))
+    for i, address in enumerate(sorted(client.scheduler_info()["workers"])):
+        client.run(pin_process, cores[i % len(cores)], workers=[address])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=40)
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-pin", action="store_true", help="do not pin each worker to its own core")
     args = parser.parse_args()
 
     from distributed import Client, LocalCluster
@@ -62,6 +81,8 @@ def main() -> None:
     figures: Dict[int, float] = {}
     for workers in args.workers:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            if not args.no_pin:
+                pin(client)
             leadtime.fleet.backtest(dict(list(fleet.items())[: 2 * workers]), ["predictive", "hpa"], executor=client, **settings)
             rates: List[float] = []
             for _ in range(args.runs):
@@ -71,6 +92,20 @@ def main() -> None:
                 rates.append(result.workload_days / took)
                 print(f"{workers} worker(s): {result.workload_days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s", flush=True)
             figures[workers] = statistics.median(rates)
+    # The same work in this process on one core, without Dask: the per-core rate the workers
+    # are measured against (what distribution costs).
+    before = os.sched_getaffinity(0)
+    pin_process(min(before))
+    rates = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        days = sum(leadtime.backtest(s, ["predictive", "hpa"], series=False, **settings).steps * 300 / 86_400 for s in fleet.values())
+        took = time.perf_counter() - start
+        rates.append(days / took)
+        print(f"in process, one core: {days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s", flush=True)
+    for tid in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(tid), before)
+    print(f"median, in process on one core: {statistics.median(rates):.1f} workload-days/s")
     for workers, rate in figures.items():
         print(f"median, {workers} worker(s): {rate:.1f} workload-days/s")
     if len(figures) >= 2:

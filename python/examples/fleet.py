@@ -2,7 +2,7 @@
 a local Dask cluster (or local processes), then each policy's Pareto curve over the fleet --
 under-provisioned time against cost vs the oracle -- drawn with matplotlib to a PNG.
 
-    python python/examples/fleet.py [--workloads 24] [--out fleet-pareto.png] [--no-dask]
+    python python/examples/fleet.py [--workloads 24] [--days 4] [--out fleet-pareto.png] [--no-dask]
 
 Each cell below is one step; paste them into a notebook as they are.
 """
@@ -49,8 +49,8 @@ def fleet_of(count: int, days: float = 4.0) -> Dict[str, pd.Series]:
 
 
 def pareto(result: leadtime.fleet.FleetResult) -> pd.DataFrame:
-    """Each sweep point's cost and under-provisioned time over the fleet: the pod-hours summed
-    (over the oracle's), and the under-provisioned time weighted by each workload's scored span."""
+    """Each sweep point over the fleet: its pod-hours summed over the oracle's (the cost), and its
+    under-provisioned time, the mean over workloads."""
     sweep = result.results[result.results["sweep"]].copy()
     sweep["base"] = sweep["policy"].str.split(" ").str[0]
     return (
@@ -65,12 +65,13 @@ def pareto(result: leadtime.fleet.FleetResult) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", type=int, default=24)
+    parser.add_argument("--days", type=float, default=4.0, help="days of trace per workload")
     parser.add_argument("--out", type=Path, default=Path("fleet-pareto.png"))
     parser.add_argument("--no-dask", action="store_true", help="local processes instead of a Dask cluster")
     args = parser.parse_args()
 
     # The fleet: a mapping of workload name to a pandas Series.
-    fleet = fleet_of(args.workloads)
+    fleet = fleet_of(args.workloads, args.days)
 
     # Backtest it: on a local Dask cluster (a real one takes `distributed.Client("tcp://...")`).
     settings = dict(ready_time="5m", peak_pods=20, warmup="1d", sweep=True)

@@ -87,7 +87,7 @@ def _executor(executor: Any, max_workers: Optional[int]) -> Tuple[Any, bool]:
         # Spawned, not forked: a fork of a process whose engine runs threads is not safe.
         context = multiprocessing.get_context("spawn")
         return cf.ProcessPoolExecutor(max_workers=max_workers or os.cpu_count(), mp_context=context), True
-    if hasattr(executor, "get_executor") and not hasattr(executor, "submit_many"):
+    if hasattr(executor, "get_executor"):
         # A Dask distributed.Client: its concurrent.futures face.
         return executor.get_executor(), False
     if not hasattr(executor, "submit"):
@@ -152,6 +152,10 @@ def backtest(
                 if on_error == "raise":
                     raise type(e)(f"workload {name}: {e.message}", e.kind) from e
                 errors.append({"workload": name, "kind": e.kind, "message": e.message})
+    except BaseException:
+        for future in futures:  # what has not started yet, on any executor
+            future.cancel()
+        raise
     finally:
         if owned:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -203,7 +207,7 @@ def summarize(results: pd.DataFrame, matched: pd.DataFrame, labels: Iterable[str
                 )
                 worse = inside[inside["under_provisioned_pct"] > inside["against_under_provisioned_pct"].astype(float)]
             else:
-                joined = mine.join(base, rsuffix="_baseline")
+                joined = mine.join(base.add_suffix("_baseline"))
                 worse = joined[
                     (joined["under_provisioned_pct"] > joined["under_provisioned_pct_baseline"])
                     & (joined["pod_hours"] >= joined["pod_hours_baseline"])

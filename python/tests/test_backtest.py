@@ -202,9 +202,11 @@ def test_bad_settings_are_bad_requests(small: Path, kwargs: Dict[str, Any], need
 
 
 def test_bad_traces_name_the_point() -> None:
-    index = pd.to_datetime(["2024-01-01 00:00:00", "2024-01-01 00:01:00", "2024-01-01 00:01:30", "2024-01-01 00:03:00"])
-    with pytest.raises(leadtime.BadRequestError, match=r"load:3: time is 30s off"):
-        leadtime.load_trace(pd.Series([1.0, 2.0, 3.0, 4.0], index=index, name="load"))
+    times = ["00:00:00", "00:01:00", "00:02:00", "00:02:30", "00:04:00", "00:05:00"]
+    index = pd.to_datetime([f"2024-01-01 {t}" for t in times])
+    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    with pytest.raises(leadtime.BadRequestError, match=r"load:4: time is 30s off the trace's 60s grid"):
+        leadtime.load_trace(pd.Series(values, index=index, name="load"))
     with pytest.raises(leadtime.BadRequestError, match="must be a finite number"):
         leadtime.load_trace(np.array([1.0, -2.0]), step="1m")
     with pytest.raises(leadtime.BadRequestError, match="DatetimeIndex"):
@@ -212,9 +214,9 @@ def test_bad_traces_name_the_point() -> None:
     with pytest.raises(leadtime.BadRequestError, match="no such file|No such file"):
         leadtime.load_trace("missing.csv")
     # Resampling takes what the grid check refuses.
-    trace = leadtime.load_trace(pd.Series([1.0, 2.0, 3.0, 4.0], index=index, name="load"), resample="1m:max")
+    trace = leadtime.load_trace(pd.Series(values, index=index, name="load"), resample="1m:max")
     assert trace.step_ms == 60_000 and trace.gaps == 1
-    np.testing.assert_array_equal(trace.values, [1.0, 3.0, np.nan, 4.0])
+    np.testing.assert_array_equal(trace.values, [1.0, 2.0, 4.0, np.nan, 5.0, 6.0])
 
 
 def test_unknown_policy_is_a_typed_policy_error(small: Path, cli: Path) -> None:

@@ -92,7 +92,7 @@ def test_a_fleet_on_a_dask_cluster(traces: List[Path], dask_client) -> None:
     assert summary.loc["predictive", "at_equal_cost_workloads"] == len(against)
     assert summary.loc["predictive", "baseline_at_equal_cost_pct"] == pytest.approx(against["against_under_provisioned_pct"].mean())
     # Scored days: every workload's scored decisions times its step.
-    assert result.workload_days == pytest.approx(sum((len(s) * (s.index[1] - s.index[0]) - pd.Timedelta("12h")) / pd.Timedelta("1d") for s in fleet.values()), rel=0.02)
+    assert result.workload_days == pytest.approx(sum((len(s) * (s.index[1] - s.index[0]) - pd.Timedelta("12h")) / pd.Timedelta(days=1) for s in fleet.values()), rel=0.02)
 
 
 def test_a_directory_on_local_processes(root: Path, traces: List[Path]) -> None:
