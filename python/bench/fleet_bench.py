@@ -77,6 +77,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     fleet = fleet_of(args.workloads, args.days)
+    print(f"load average before: {os.getloadavg()}")
     settings = dict(ready_time="5m", peak_pods=20)
     figures: Dict[int, float] = {}
     for workers in args.workers:
@@ -86,12 +87,19 @@ def main() -> None:
             leadtime.fleet.backtest(dict(list(fleet.items())[: 2 * workers]), ["predictive", "hpa"], executor=client, **settings)
             rates: List[float] = []
             for _ in range(args.runs):
+                cpu = sum(client.run(time.process_time).values())
                 start = time.perf_counter()
                 result = leadtime.fleet.backtest(fleet, ["predictive", "hpa"], executor=client, **settings)
                 took = time.perf_counter() - start
+                cpu = sum(client.run(time.process_time).values()) - cpu
                 rates.append(result.workload_days / took)
-                print(f"{workers} worker(s): {result.workload_days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s", flush=True)
+                print(
+                    f"{workers} worker(s): {result.workload_days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s; "
+                    f"workers' CPU {cpu:.2f} s = {1000 * cpu / result.workload_days:.1f} ms per workload-day",
+                    flush=True,
+                )
             figures[workers] = statistics.median(rates)
+    print(f"load average after: {os.getloadavg()}")
     # The same work in this process on one core, without Dask: the per-core rate the workers
     # are measured against (what distribution costs).
     before = os.sched_getaffinity(0)
