@@ -404,6 +404,7 @@ impl Writer {
             ("replicas", false),
             ("metrics", r.metrics.is_empty()),
             ("ready_times", r.ready_times.is_empty()),
+            ("events", r.events.is_empty()),
             ("params", r.params.is_empty()),
             ("state", r.state.is_none()),
         ]);
@@ -419,6 +420,10 @@ impl Writer {
             "ready_times" => {
                 w.len(Kind::Array, r.ready_times.len());
                 r.ready_times.iter().for_each(|t| w.ready_time(t));
+            }
+            "events" => {
+                w.len(Kind::Array, r.events.len());
+                r.events.iter().for_each(|e| w.event(e));
             }
             "params" => w.params(&r.params),
             "state" => match &r.state {
@@ -482,6 +487,24 @@ impl Writer {
                 _ => w.float(t.ready_seconds, false),
             },
         );
+    }
+
+    /// An event; its absent options are left out, as the host leaves them.
+    fn event(&mut self, e: &PlannedEvent) {
+        let mut fields = vec!["name", "start", "end"];
+        if e.min_replicas.is_some() {
+            fields.push("min_replicas");
+        }
+        if e.factor.is_some() {
+            fields.push("factor");
+        }
+        self.fields(&fields, &mut |w, name| match name {
+            "name" => w.str(e.name.as_bytes()),
+            "start" => w.int(e.start.into()),
+            "end" => w.int(e.end.into()),
+            "min_replicas" => w.int(e.min_replicas.unwrap_or(0).into()),
+            _ => w.float(e.factor.unwrap_or(0.0), false),
+        });
     }
 
     /// Params in random order, sometimes with a name given twice: the last value counts.
