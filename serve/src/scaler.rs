@@ -713,9 +713,12 @@ impl Scaler {
         Ok(match spec.mode {
             Mode::Decide => {
                 let (replicas, reason) = state.scheduled(&request, decision.replicas, reason);
+                // Active by what the policy wants within the schedule: a floor activates, a
+                // window's `max: 0` (scale to zero at night) deactivates.
+                let (wanted, _) = state.scheduled(&request, wanted, String::new());
                 Answer {
                     replicas,
-                    active: wanted > 0 || replicas > 0,
+                    active: wanted > 0,
                     source: "policy",
                     reason,
                 }

@@ -688,6 +688,17 @@ async fn a_schedule_in_the_metadata_bounds_every_answer() {
         );
         assert_eq!(scaler.desired(name, &m).await.unwrap(), *want, "{name}");
     }
+    // A window with `max: 0` (say, nights) scales the workload to zero: KEDA must see it
+    // inactive, though the policy wants pods.
+    let zero = "windows:\n  - name: night\n    cron: \"* * * * *\"\n    max: 0\n";
+    let m = meta(LOAD_Q, &[("behavior", ANY_UP), ("schedule", zero)]);
+    assert_eq!(scaler.desired("night", &m).await.unwrap(), 0.0);
+    assert!(!scaler.active("night", &m).await);
+    let floor = meta(
+        LOAD_Q,
+        &[("behavior", ANY_UP), ("schedule", cases[0].1.as_str())],
+    );
+    assert!(scaler.active("floor", &floor).await);
     // A bad block refuses the trigger, naming the key.
     for bad in [
         "windows:\n  - name: a\n    cron: \"* * *\"\n    min: 1\n",
