@@ -183,6 +183,27 @@ impl Job {
     }
 }
 
+/// Each job twice, as `LABEL` without [`Config::schedule`] and `LABEL+schedule` with it, side
+/// by side: what a schedule costs and buys (`leadtime backtest --schedule`).
+pub fn with_and_without_schedule(jobs: Vec<Job>) -> Vec<Job> {
+    jobs.into_iter()
+        .flat_map(|job| {
+            let with = Job {
+                label: format!("{}+schedule", job.label),
+                scheduled: true,
+                ..job.clone()
+            };
+            [
+                Job {
+                    scheduled: false,
+                    ..job
+                },
+                with,
+            ]
+        })
+        .collect()
+}
+
 /// The QoS knob a sweep varies for a policy, and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Knob {

@@ -13,6 +13,7 @@ from . import _native, fleet
 from .backtest import BacktestFrame, backtest, load_trace
 from .errors import BadRequestError, LeadtimeError, PolicyError
 from .policy import Policy
+from .schedule import Schedule
 
 #: Every error kind the engine reports (``LeadtimeError.kind``), in its stable order.
 ERROR_KINDS: Tuple[str, ...] = tuple(_native.ERROR_KINDS)
@@ -33,6 +34,7 @@ __all__ = [
     "LeadtimeError",
     "Policy",
     "PolicyError",
+    "Schedule",
     "Trace",
     "backtest",
     "builtins",

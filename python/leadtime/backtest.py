@@ -15,6 +15,7 @@ import pandas as pd
 from . import _native
 from .errors import BadRequestError
 from .policy import ParamValue
+from .schedule import Schedule, ScheduleLike
 
 Duration = Union[str, float, int, _dt.timedelta, np.timedelta64]
 TraceLike = Union[str, "os.PathLike[str]", pd.Series, pd.DataFrame, np.ndarray, _native.Trace]
@@ -253,6 +254,7 @@ def backtest(
     min_replicas: int = 1,
     max_replicas: Optional[int] = None,
     behavior: Union[str, "os.PathLike[str]", Mapping[str, Any], None] = None,
+    schedule: Optional[ScheduleLike] = None,
     params: Optional[Mapping[str, Mapping[str, ParamValue]]] = None,
     sweep: bool = False,
     series: bool = True,
@@ -270,7 +272,10 @@ def backtest(
     give one of ``ready_time`` (fixed), ``ready_time_dist`` (``"lognormal:2m,5m"``) or
     ``ready_times`` (observed seconds, or a file of them). ``params`` maps a row label or policy
     name to that policy's params. ``behavior`` is an HPA behavior block (a dict, or a YAML/JSON
-    file). With ``sweep``, each policy also runs over its QoS knob (``.sweep``) and is compared
+    file). ``schedule`` (docs/schedules.md: replica bounds by time and planned events) is a
+    ``leadtime.Schedule``, a dict or a YAML file, as ``--schedule``: each policy then runs as ``NAME`` without
+    it and ``NAME+schedule`` with it, and with events the rows have
+    ``event_under_provisioned_pct``. With ``sweep``, each policy also runs over its QoS knob (``.sweep``) and is compared
     with the others at equal cost (``.matched``). ``series=False`` keeps no per-decision series
     (then ``.report`` has no time charts). The policies run with the GIL released.
     """
@@ -319,6 +324,7 @@ def backtest(
         min_replicas=int(min_replicas),
         max_replicas=None if max_replicas is None else int(max_replicas),
         behavior=behavior_text,
+        schedule=None if schedule is None else Schedule.of(schedule).text,
         sweep=bool(sweep),
         record_series=bool(series),
     )

@@ -23,6 +23,7 @@ import pandas as pd
 from . import _native
 from .backtest import MATCHED_COLUMNS, RESULT_COLUMNS, PolicySpec, TraceLike, backtest as _backtest, job, load_trace
 from .errors import BadRequestError, LeadtimeError
+from .schedule import Schedule
 
 Traces = Union[Mapping[str, TraceLike], str, "os.PathLike[str]"]
 
@@ -149,6 +150,11 @@ def backtest(
         policies = [policies]
     jobs = [job(p) for p in policies]
     labels = [label for label, _ in jobs]
+    if settings.get("schedule") is not None:
+        # Checked once here (errors name the file); workers get its text, not a path. Each
+        # policy then has a row without it and one with it (`NAME+schedule`).
+        settings["schedule"] = Schedule.of(settings["schedule"])
+        labels = [row for label in labels for row in (label, f"{label}+schedule")]
     if baseline is not None and baseline not in labels:
         raise BadRequestError(f"baseline {baseline!r} is not one of the policies' rows {labels}", "bad-request")
     workloads = _traces(traces)

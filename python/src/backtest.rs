@@ -6,7 +6,8 @@ use crate::convert::{self, bad_request, engine_error};
 use crate::trace::PyTrace;
 use leadtime::{Behavior, Limits};
 use leadtime_backtest::{
-    self as simulate, report, Backtest, Config, Job, Matched, PolicyResult, ReadyTimes, Trace,
+    self as simulate, report, Backtest, Config, Job, Matched, PolicyResult, ReadyTimes, Schedule,
+    Trace,
     MAX_DURATION_MS,
 };
 use numpy::PyArray1;
@@ -77,14 +78,39 @@ fn ready_times(kind: &str, value: &Bound<'_, PyAny>) -> PyResult<ReadyTimes> {
     Ok(ready)
 }
 
+/// A schedule from `("file", path)` or `("text", yaml)`; errors (`schedule: ...`) name a file
+/// and the line and column of a bad field.
+fn schedule_from(kind: &str, value: &str) -> PyResult<Schedule> {
+    let parsed = match kind {
+        "file" => Schedule::from_file(std::path::Path::new(value)),
+        "text" => Schedule::parse(value),
+        _ => return Err(bad_request(format!("no schedule source `{kind}`"))),
+    };
+    parsed.map_err(|e| bad_request(e.to_string()))
+}
+
+/// The YAML text of a schedule from `("file", path)` or `("text", yaml)`, checked: what
+/// `leadtime.Schedule` holds, so a fleet's workers need no file.
+#[pyfunction]
+pub fn check_schedule(kind: &str, value: &str) -> PyResult<String> {
+    schedule_from(kind, value)?;
+    match kind {
+        "file" => std::fs::read_to_string(value)
+            .map_err(|e| bad_request(format!("schedule: reading {value}: {e}"))),
+        _ => Ok(value.to_string()),
+    }
+}
+
 /// Backtests `jobs` (label, policy spec, params) on `trace` as `leadtime backtest` does, and
 /// with `sweep` each one over its QoS knob, compared at equal cost. Settings as the CLI's flags
-/// (durations in seconds or as text); `behavior` is an HPA behavior block as YAML/JSON text.
+/// (durations in seconds or as text); `behavior` is an HPA behavior block as YAML/JSON text;
+/// `schedule` a schedule's YAML text, and then each job runs without it and, as
+/// `LABEL+schedule`, with it.
 #[pyfunction]
 #[pyo3(signature = (
     trace, jobs, *, capacity_per_pod, ready, seed=1, interval=None, lookback=None,
     target_utilization=1.0, warmup=None, min_replicas=1, max_replicas=None, behavior=None,
-    sweep=false, record_series=true,
+    schedule=None, sweep=false, record_series=true,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn backtest(
@@ -101,6 +127,7 @@ pub fn backtest(
     min_replicas: u32,
     max_replicas: Option<u32>,
     behavior: Option<String>,
+    schedule: Option<String>,
     sweep: bool,
     record_series: bool,
 ) -> PyResult<PyBacktest> {
@@ -124,6 +151,9 @@ pub fn backtest(
             Behavior::parse(&text).map_err(|e| bad_request(format!("behavior: {e}")))?;
     }
     config.record_series = record_series;
+    config.schedule = schedule
+        .map(|text| schedule_from("text", &text))
+        .transpose()?;
     let jobs: Vec<Job> = jobs
         .into_iter()
         .map(|(label, policy, params)| {
@@ -134,6 +164,11 @@ pub fn backtest(
             })
         })
         .collect::<PyResult<_>>()?;
+    let jobs = if config.schedule.is_some() {
+        simulate::with_and_without_schedule(jobs)
+    } else {
+        jobs
+    };
     let trace = Arc::clone(&trace.inner);
     let (backtest, sweep) = py
         .detach(|| {

@@ -16,6 +16,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<trace::PyTrace>()?;
     m.add_class::<backtest::PyBacktest>()?;
     m.add_function(wrap_pyfunction!(backtest::backtest, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest::check_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(builtins, m)?)?;
     m.add_function(wrap_pyfunction!(parse_seconds, m)?)?;
     m.add("ERROR_KINDS", convert::error_kinds())?;

@@ -255,22 +255,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
         .collect::<Result<_, Failure>>()?;
     // With a schedule: each policy without it and with it, side by side (its cost).
     let jobs = if config.schedule.is_some() {
-        jobs.into_iter()
-            .flat_map(|job| {
-                let with = Job {
-                    label: format!("{}+schedule", job.label),
-                    scheduled: true,
-                    ..job.clone()
-                };
-                [
-                    Job {
-                        scheduled: false,
-                        ..job
-                    },
-                    with,
-                ]
-            })
-            .collect()
+        simulate::with_and_without_schedule(jobs)
     } else {
         jobs
     };
