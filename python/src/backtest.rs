@@ -7,8 +7,7 @@ use crate::trace::PyTrace;
 use leadtime::{Behavior, Limits};
 use leadtime_backtest::{
     self as simulate, report, Backtest, Config, Job, Matched, PolicyResult, ReadyTimes, Schedule,
-    Trace,
-    MAX_DURATION_MS,
+    Trace, MAX_DURATION_MS,
 };
 use numpy::PyArray1;
 use pyo3::prelude::*;
