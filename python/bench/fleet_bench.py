@@ -7,6 +7,9 @@ Each workload is a week of a bundled trace at 5-minute steps (predictive and the
 a 5-minute ready time). A warm-up run first lets each worker compile the policies once (the
 disk cache would make that cheap on a second start), so the figure is the steady state.
 
+Each run also prints the share of the VM's CPU time the hypervisor gave to others (`steal` in
+/proc/stat): on a shared host it is what keeps 2 workers under 2x.
+
 A backtest runs its policies on as many threads as its process may use cores; each worker is
 pinned to its own core (Linux), so that "1 worker" is one core's throughput and the ratio is
 the scaling from one core to two. `--no-pin` leaves them free.
@@ -54,8 +57,30 @@ def fleet_of(count: int, days: float) -> Dict[str, pd.Series]:
 
 def pin_process(core: int) -> None:
     """Pins every thread of this process to `core` (threads started later inherit it)."""
+    set_affinity({core})
+
+
+def set_affinity(cores: set) -> None:
+    """Sets the affinity of every live thread of this process (one may end meanwhile)."""
     for tid in os.listdir("/proc/self/task"):
-        os.sched_setaffinity(int(tid), {core})
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except ProcessLookupError:
+            pass
+
+
+def steal_ticks() -> int:
+    """Clock ticks the hypervisor gave the VM's CPUs to others (Linux /proc/stat `steal`)."""
+    try:
+        with open("/proc/stat") as stat:
+            return int(stat.readline().split()[8])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def steal_pct(ticks: int, seconds: float) -> float:
+    """Stolen time as a share of the VM's CPU time over `seconds`."""
+    return 100.0 * ticks / (os.sysconf("SC_CLK_TCK") * seconds * (os.cpu_count() or 1))
 
 
 def pin(client) -> None:
@@ -71,6 +96,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chunksize", type=int, default=None, help="workloads per task (default: fleet.backtest's)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin each worker to its own core")
     args = parser.parse_args()
 
@@ -78,7 +104,7 @@ def main() -> None:
 
     fleet = fleet_of(args.workloads, args.days)
     print(f"load average before: {os.getloadavg()}")
-    settings = dict(ready_time="5m", peak_pods=20)
+    settings = dict(ready_time="5m", peak_pods=20, chunksize=args.chunksize)
     figures: Dict[int, float] = {}
     for workers in args.workers:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
@@ -88,14 +114,17 @@ def main() -> None:
             rates: List[float] = []
             for _ in range(args.runs):
                 cpu = sum(client.run(time.process_time).values())
+                stolen = steal_ticks()
                 start = time.perf_counter()
                 result = leadtime.fleet.backtest(fleet, ["predictive", "hpa"], executor=client, **settings)
                 took = time.perf_counter() - start
                 cpu = sum(client.run(time.process_time).values()) - cpu
+                stolen = steal_ticks() - stolen
                 rates.append(result.workload_days / took)
                 print(
                     f"{workers} worker(s): {result.workload_days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s; "
-                    f"workers' CPU {cpu:.2f} s = {1000 * cpu / result.workload_days:.1f} ms per workload-day",
+                    f"workers' CPU {cpu:.2f} s = {1000 * cpu / result.workload_days:.1f} ms per workload-day; "
+                    f"steal {steal_pct(stolen, took):.0f}%",
                     flush=True,
                 )
             figures[workers] = statistics.median(rates)
@@ -106,13 +135,14 @@ def main() -> None:
     pin_process(min(before))
     rates = []
     for _ in range(args.runs):
+        stolen = steal_ticks()
         start = time.perf_counter()
-        days = sum(leadtime.backtest(s, ["predictive", "hpa"], series=False, **settings).steps * 300 / 86_400 for s in fleet.values())
+        days = sum(leadtime.backtest(s, ["predictive", "hpa"], series=False, ready_time="5m", peak_pods=20).steps * 300 / 86_400 for s in fleet.values())
         took = time.perf_counter() - start
+        stolen = steal_ticks() - stolen
         rates.append(days / took)
-        print(f"in process, one core: {days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s", flush=True)
-    for tid in os.listdir("/proc/self/task"):
-        os.sched_setaffinity(int(tid), before)
+        print(f"in process, one core: {days:.0f} workload-days in {took:.2f} s = {rates[-1]:.1f}/s; steal {steal_pct(stolen, took):.0f}%", flush=True)
+    set_affinity(before)
     print(f"median, in process on one core: {statistics.median(rates):.1f} workload-days/s")
     for workers, rate in figures.items():
         print(f"median, {workers} worker(s): {rate:.1f} workload-days/s")

@@ -81,6 +81,32 @@ def _run_chunk(chunk: List[Tuple[str, _native.Trace, Dict[str, Any]]], policies:
     return out
 
 
+class RayExecutor(cf.Executor):
+    """Ray tasks as a ``concurrent.futures.Executor``, for ``fleet.backtest(...,
+    executor=RayExecutor())`` once ``ray.init(...)`` has connected; ``options`` are
+    ``ray.remote``'s (default ``num_cpus=1``: one task per CPU the cluster has)."""
+
+    def __init__(self, **options: Any) -> None:
+        import ray  # only where Ray is wanted: it is not a dependency
+
+        self._ray = ray
+        self._options = {"num_cpus": 1, **options}
+        self._remote: Dict[Any, Any] = {}
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future:
+        # One remote function per callable: Ray registers (pickles) it once, not per task.
+        remote = self._remote.get(fn)
+        if remote is None:
+            remote = self._remote[fn] = self._ray.remote(**self._options)(fn)
+        return remote.remote(*args, **kwargs).future()
+
+    @property
+    def _max_workers(self) -> int:
+        """The tasks the cluster runs at once (its CPUs over each task's)."""
+        cpus = self._ray.cluster_resources().get("CPU", 1)
+        return max(1, int(cpus // self._options["num_cpus"]))
+
+
 def _workers(executor: Any, max_workers: Optional[int]) -> Optional[int]:
     """How many workers `executor` runs tasks on, when it says."""
     if max_workers:

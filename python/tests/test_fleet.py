@@ -120,3 +120,32 @@ def test_failed_workloads_raise_or_are_recorded(traces: List[Path]) -> None:
     assert "capacity per pod" in result.errors["message"][0]
     with pytest.raises(leadtime.BadRequestError, match="baseline"):
         leadtime.fleet.backtest(fleet, ["predictive"], ready_time="5m", peak_pods=20)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    # A real local Ray cluster (its raylet, GCS and worker processes), small: two CPUs, a
+    # modest object store.
+    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_a_fleet_on_ray(traces: List[Path], ray_cluster) -> None:
+    fleet = workloads(traces, per_trace=2)
+    settings = dict(ready_time="5m", peak_pods=20, lookback="1d", interval="15m")
+    executor = leadtime.fleet.RayExecutor()
+    assert executor._max_workers == 2  # the cluster's CPUs: the default chunks follow them
+    result = leadtime.fleet.backtest(fleet, ["predictive", "hpa"], executor=executor, **settings)
+    assert list(result.results["workload"].unique()) == list(fleet) and result.errors.empty
+    # The rows are what each workload alone gives, here.
+    for name in fleet:
+        alone = leadtime.backtest(fleet[name], ["predictive", "hpa"], series=False, **settings)
+        mine = result.results[result.results["workload"] == name].drop(columns=["workload", "sweep"])
+        pd.testing.assert_frame_equal(without_timing(mine), without_timing(pd.DataFrame(alone)), check_dtype=False)
+    # Ray registered the task function once, not once per chunk.
+    assert len(executor._remote) == 1
+    # A failing workload comes back as its typed error, through Ray.
+    with pytest.raises(leadtime.BadRequestError, match="workload bad: capacity per pod"):
+        leadtime.fleet.backtest({"bad": fleet[next(iter(fleet))]}, ["hpa"], executor=executor, ready_time="5m", capacity_per_pod=-1.0)
