@@ -4,26 +4,7 @@
 
 use leadtime::Source;
 use leadtime::{Engine, Limits, Params};
-use leadtime_tests::{fixture, replicas, request};
-
-fn expectation(text: &str) -> &str {
-    text.lines()
-        .next()
-        .and_then(|l| l.strip_prefix(";; expect: "))
-        .expect("first line must be `;; expect: ...`")
-        .trim()
-}
-
-fn outcome(engine: &Engine, path: &std::path::Path) -> String {
-    let req = request(&[10.0, 20.0, 30.0], 10.0, replicas(2, 1, 10));
-    let result = engine
-        .load(Source::file(path), Params::new())
-        .and_then(|mut p| p.decide(&req));
-    match result {
-        Ok(d) => format!("ok {}", d.replicas),
-        Err(e) => e.kind().to_string(),
-    }
-}
+use leadtime_tests::{corpus_files, corpus_outcome, expectation, fixture, replicas, request};
 
 #[test]
 fn every_corpus_module_ends_as_its_header_says() {
@@ -33,19 +14,14 @@ fn every_corpus_module_ends_as_its_header_says() {
         .unwrap();
     let good_req = request(&[95.0], 10.0, replicas(2, 1, 20));
 
-    let mut files: Vec<_> = std::fs::read_dir(fixture("adversarial"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wat"))
-        .collect();
-    files.sort();
+    let files = corpus_files();
     assert!(files.len() >= 25, "corpus has only {} modules", files.len());
 
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
         let want = expectation(&text);
-        let got = outcome(&engine, path);
+        let got = corpus_outcome(&engine, path);
         if got != want {
             failures.push(format!("{}: expected {want}, got {got}", path.display()));
         }

@@ -1,7 +1,7 @@
 //! What crosses between Python and the crates: errors (as the package's exception classes,
 //! carrying the engine's error kind), params, limits, and the process's engines.
 
-use leadtime::{Engine, Error, ErrorKind, Limits, Param, Params};
+use leadtime::{Engine, Error, ErrorKind, Limits, Modes, Param, Params};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use std::sync::Mutex;
@@ -168,13 +168,18 @@ pub fn engine(limits: &Limits) -> Result<Engine, Error> {
     if let Some((_, engine)) = engines.iter().find(|(l, _)| l == limits) {
         return Ok(engine.clone());
     }
+    // No signal handlers: a Python process is shared with code that installs its own after
+    // ours (`faulthandler.enable()`, Ray), and then a policy's trap would end the interpreter.
+    let modes = Modes::new().signal_traps(false).clone();
+    let mut builder = Engine::builder();
+    builder.limits(limits).modes(&modes);
     let built = match cache_dir() {
-        Some(dir) => Engine::builder()
-            .limits(limits)
+        Some(dir) => builder
+            .clone()
             .cache_dir(dir)
             .build()
-            .or_else(|_| Engine::new(limits)),
-        None => Engine::new(limits),
+            .or_else(|_| builder.build()),
+        None => builder.build(),
     }?;
     engines.push((limits.clone(), built.clone()));
     Ok(built)

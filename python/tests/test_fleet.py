@@ -146,6 +146,16 @@ def test_a_fleet_on_ray(traces: List[Path], ray_cluster) -> None:
         pd.testing.assert_frame_equal(without_timing(mine), without_timing(pd.DataFrame(alone)), check_dtype=False)
     # Ray registered the task function once, not once per chunk.
     assert len(executor._remote) == 1
+    # Ray's driver took the fault signals when it started: a trap here is still an exception.
+    request = {
+        "abi_version": 1, "now": 1_700_000_000_000, "workload": {"namespace": "default", "name": "web"},
+        "replicas": {"current": 2, "ready": 2, "min": 1, "max": 10}, "ready_times": [], "params": {},
+        "metrics": [{"name": "load", "target_per_pod": 10.0, "interval_seconds": 60.0, "end": 1_700_000_000_000, "values": [10.0]}],
+    }
+    for name in ("divide_by_zero", "load_out_of_bounds"):
+        with pytest.raises(leadtime.PolicyError) as caught:
+            leadtime.Policy(str(Path(__file__).resolve().parents[2] / "tests" / "adversarial" / f"{name}.wat")).decide(request)
+        assert caught.value.kind == "trap"
     # A failing workload comes back as its typed error, through Ray.
     with pytest.raises(leadtime.BadRequestError, match="workload bad: capacity per pod"):
         leadtime.fleet.backtest({"bad": fleet[next(iter(fleet))]}, ["hpa"], executor=executor, ready_time="5m", capacity_per_pod=-1.0)

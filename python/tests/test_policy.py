@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import pickle
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -166,3 +167,31 @@ def test_the_gil_is_released_while_policies_run(root: Path) -> None:
     assert took > 0.2, "the backtest is too short to tell"
     # Held for the whole call, this thread would have paused as long as the call took.
     assert longest < took / 4, (longest, took)
+
+
+# A trap after other code has taken the fault signals (SIGILL, SIGFPE, SIGSEGV): Python's own
+# faulthandler, enabled after the first policy call, as a notebook or a test runner may do.
+FAULTHANDLER_AFTER = """
+import faulthandler, json, sys
+import leadtime
+request = json.loads(sys.argv[1])
+kinds = []
+for name in ("divide_by_zero", "unreachable", "load_out_of_bounds", "recursion"):
+    policy = leadtime.Policy(f"tests/adversarial/{name}.wat")
+    for _ in range(2):
+        try:
+            policy.decide(request)
+        except leadtime.PolicyError as e:
+            kinds.append(e.kind)
+        faulthandler.enable()
+print(json.dumps(kinds))
+"""
+
+
+def test_traps_stay_errors_when_other_code_takes_the_fault_signals(root: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FAULTHANDLER_AFTER, json.dumps(corpus_request())],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, f"the interpreter ended with {done.returncode}: {done.stderr[-2000:]}"
+    assert json.loads(done.stdout) == ["trap"] * 6 + ["stack-overflow"] * 2

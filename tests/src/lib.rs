@@ -41,3 +41,35 @@ pub fn replicas(current: u32, min: u32, max: u32) -> Replicas {
         max,
     }
 }
+
+/// The modules of `tests/adversarial/`, sorted.
+pub fn corpus_files() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(fixture("adversarial"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wat"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// What a corpus module's first line says must happen to it: `<error-kind>` or `ok <replicas>`.
+pub fn expectation(text: &str) -> &str {
+    text.lines()
+        .next()
+        .and_then(|l| l.strip_prefix(";; expect: "))
+        .expect("first line must be `;; expect: ...`")
+        .trim()
+}
+
+/// What happens to a corpus module on `engine`, in the form of [`expectation`].
+pub fn corpus_outcome(engine: &leadtime::Engine, path: &std::path::Path) -> String {
+    let req = request(&[10.0, 20.0, 30.0], 10.0, replicas(2, 1, 10));
+    let result = engine
+        .load(leadtime::Source::file(path), leadtime::Params::new())
+        .and_then(|mut p| p.decide(&req));
+    match result {
+        Ok(d) => format!("ok {}", d.replicas),
+        Err(e) => e.kind().to_string(),
+    }
+}
