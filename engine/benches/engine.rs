@@ -35,7 +35,7 @@ fn request(points: usize, scale: f64) -> Request {
 }
 
 /// The ways an engine can provide instances, by bench name.
-fn modes() -> [(&'static str, Modes); 4] {
+fn modes() -> [(&'static str, Modes); 5] {
     let mut fresh = Modes::new();
     fresh.fresh_instance_per_call(true);
     [
@@ -45,6 +45,11 @@ fn modes() -> [(&'static str, Modes); 4] {
         (
             "fresh-pooled-guard-pages",
             fresh.clone().pool_bounds_checks(false).clone(),
+        ),
+        // What the Python package runs: every check in code, no signal handler.
+        (
+            "reused-no-signal-traps",
+            Modes::new().signal_traps(false).clone(),
         ),
     ]
 }
@@ -105,7 +110,7 @@ fn threads(c: &mut Criterion) {
     group.sample_size(10);
     // Reused instances, and fresh ones from one pool that both threads share (bounds checks in
     // code, then guard pages).
-    let [reused, _, pooled, guarded] = modes();
+    let [reused, _, pooled, guarded, _] = modes();
     for ((mode, modes), threads) in [reused, pooled, guarded]
         .into_iter()
         .flat_map(|m| [(m.clone(), 1u64), (m, 2)])
