@@ -168,9 +168,11 @@ pub fn engine(limits: &Limits) -> Result<Engine, Error> {
     if let Some((_, engine)) = engines.iter().find(|(l, _)| l == limits) {
         return Ok(engine.clone());
     }
-    // No signal handlers: a Python process is shared with code that installs its own after
-    // ours (`faulthandler.enable()`, Ray), and then a policy's trap would end the interpreter.
-    let modes = Modes::new().signal_traps(false).clone();
+    // No signal handlers by default: a Python process is shared with code that installs its
+    // own after ours (`faulthandler.enable()`, Ray), and then a policy's trap would end the
+    // interpreter. `LEADTIME_SIGNAL_TRAPS=1` trades that safety for speed (docs/python.md).
+    let signal_traps = std::env::var_os("LEADTIME_SIGNAL_TRAPS").is_some_and(|v| v == "1");
+    let modes = Modes::new().signal_traps(signal_traps).clone();
     let mut builder = Engine::builder();
     builder.limits(limits).modes(&modes);
     let built = match cache_dir() {

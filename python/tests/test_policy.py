@@ -5,6 +5,7 @@ exception, and the interpreter carries on; policies run with the GIL released.""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -195,3 +196,27 @@ def test_traps_stay_errors_when_other_code_takes_the_fault_signals(root: Path) -
     )
     assert done.returncode == 0, f"the interpreter ended with {done.returncode}: {done.stderr[-2000:]}"
     assert json.loads(done.stdout) == ["trap"] * 6 + ["stack-overflow"] * 2
+
+
+def test_signal_traps_are_faster_opt_in_and_decide_the_same(root: Path, tmp_path: Path) -> None:
+    # With LEADTIME_SIGNAL_TRAPS=1 the engine uses signals: the same trap then ends the
+    # interpreter, which is why it is not the default.
+    env = {**os.environ, "LEADTIME_SIGNAL_TRAPS": "1", "LEADTIME_NO_CACHE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", FAULTHANDLER_AFTER, json.dumps(corpus_request())],
+        cwd=root, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode < 0, f"the trap did not end the interpreter: {done.stdout} {done.stderr[-1000:]}"
+    # ...and its decisions are the same.
+    script = (
+        "import json, sys, leadtime\n"
+        "f = leadtime.backtest(sys.argv[1], ['predictive', 'hpa'], ready_time='5m', peak_pods=20, lookback='2d', series=False)\n"
+        "print(json.dumps([(r['policy'], r['pod_hours'], r['under_provisioned_pct']) for r in f.cli_json()['results']]))\n"
+    )
+    trace = str(root / "testdata" / "traces" / "art_daily_small_noise.csv")
+    outs = []
+    for signals in ("0", "1"):
+        run = subprocess.run([sys.executable, "-c", script, trace], cwd=root, capture_output=True, text=True, timeout=600, env={**env, "LEADTIME_SIGNAL_TRAPS": signals})
+        assert run.returncode == 0, run.stderr[-2000:]
+        outs.append(json.loads(run.stdout))
+    assert outs[0] == outs[1] and len(outs[0]) == 3
