@@ -26,6 +26,10 @@ for line in sys.stdin:
 rm -rf policies/builtin/wasm
 mkdir -p policies/builtin/wasm
 cp "$out_dir"/*.wasm policies/builtin/wasm/
+# cargo takes a registry crate's version as immutable, so what an earlier run extracted from its
+# local registry (named by the clone's path: `-<hash>`) would be verified against instead of these
+# sources. Only our crates, only such local registries.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/leadtime-*
 cargo package --allow-dirty \
     -p leadtime-wire -p leadtime-guest -p leadtime-wasm-build -p leadtime-builtin -p leadtime -p leadtime-schedule \
     -p leadtime-backtest
