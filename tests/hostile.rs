@@ -5,7 +5,7 @@
 
 use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Modes, Param, Params, Policy};
-use leadtime_tests::{replicas, request};
+use leadtime_tests::{assert_good_policy_still_answers, replicas, request};
 
 /// The test policy that panics (see tests/policies/panics/src/lib.rs).
 const PANICS_WASM: &str = env!("LEADTIME_TEST_POLICY_PANICS");
@@ -14,16 +14,6 @@ const PANIC_MESSAGE: &str = "the test policy panics on purpose";
 
 fn panics_policy(engine: &Engine, params: Params) -> leadtime::Result<Policy> {
     engine.load(Source::file(std::path::Path::new(PANICS_WASM)), params)
-}
-
-fn assert_good_policy_still_answers(engine: &Engine) {
-    let mut good = engine
-        .load(Source::builtin("target-tracking"), Params::new())
-        .unwrap();
-    let d = good
-        .decide(&request(&[95.0], 10.0, replicas(2, 1, 20)))
-        .unwrap();
-    assert_eq!(d.replicas, 10);
 }
 
 #[test]

@@ -5,7 +5,10 @@
 //! (shown in a child process).
 
 use leadtime::{Engine, ErrorKind, Modes, Params, Source};
-use leadtime_tests::{corpus_files, corpus_outcome, expectation, fixture, replicas, request};
+use leadtime_tests::{
+    assert_good_policy_still_answers, corpus_files, corpus_outcome, expectation, fixture, replicas,
+    request,
+};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
@@ -31,9 +34,6 @@ fn without_signal_traps_traps_are_typed_errors_whoever_owns_the_signals() {
         .modes(Modes::new().signal_traps(false))
         .build()
         .unwrap();
-    let mut good = engine
-        .load(Source::builtin("target-tracking"), Params::new())
-        .unwrap();
     take_the_fault_signals();
     let files = corpus_files();
     assert!(files.len() >= 25, "corpus has only {} modules", files.len());
@@ -50,10 +50,7 @@ fn without_signal_traps_traps_are_typed_errors_whoever_owns_the_signals() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(traps >= 5, "the corpus has only {traps} trapping modules");
-    let d = good
-        .decide(&request(&[95.0], 10.0, replicas(2, 1, 20)))
-        .unwrap();
-    assert_eq!(d.replicas, 10);
+    assert_good_policy_still_answers(&engine);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use leadtime::supervisor::{BreakerState, Fallback, FallbackCause, Supervisor, SupervisorConfig};
 use leadtime::Source;
 use leadtime::{Engine, ErrorKind, Limits, Param, Params, Policy, Request};
-use leadtime_tests::{fixture, replicas, request};
+use leadtime_tests::{corpus_files, fixture, replicas, request};
 
 /// The test policy that panics (tests/policies/panics): answers ceil(load / 10) below
 /// `panic_at`, traps at or above it.
@@ -296,12 +296,7 @@ fn a_failing_fallback_policy_holds_current_and_is_counted() {
 #[test]
 fn every_corpus_module_that_loads_is_supervised_into_a_decision_within_bounds() {
     let engine = engine();
-    let mut files: Vec<_> = std::fs::read_dir(fixture("adversarial"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wat"))
-        .collect();
-    files.sort();
+    let files = corpus_files();
     let mut supervised = 0;
     for path in &files {
         let Ok(policy) = engine.load(Source::file(path), Params::new()) else {

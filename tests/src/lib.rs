@@ -73,3 +73,17 @@ pub fn corpus_outcome(engine: &leadtime::Engine, path: &std::path::Path) -> Stri
         Err(e) => e.kind().to_string(),
     }
 }
+
+/// Asserts that a good policy on `engine` still answers, as after a hostile module on it.
+pub fn assert_good_policy_still_answers(engine: &leadtime::Engine) {
+    let mut good = engine
+        .load(
+            leadtime::Source::builtin("target-tracking"),
+            leadtime::Params::new(),
+        )
+        .unwrap();
+    let d = good
+        .decide(&request(&[95.0], 10.0, replicas(2, 1, 20)))
+        .unwrap();
+    assert_eq!(d.replicas, 10);
+}
