@@ -273,10 +273,10 @@ def backtest(
     ``ready_times`` (observed seconds, or a file of them). ``params`` maps a row label or policy
     name to that policy's params. ``behavior`` is an HPA behavior block (a dict, or a YAML/JSON
     file). ``schedule`` (docs/schedules.md: replica bounds by time and planned events) is a
-    ``leadtime.Schedule``, a dict or a YAML file, as ``--schedule``: each policy then runs as ``NAME`` without
-    it and ``NAME+schedule`` with it, and with events the rows have
-    ``event_under_provisioned_pct``. With ``sweep``, each policy also runs over its QoS knob (``.sweep``) and is compared
-    with the others at equal cost (``.matched``). ``series=False`` keeps no per-decision series
+    ``leadtime.Schedule``, a dict or a YAML file, as ``--schedule``: each policy then runs as
+    ``NAME`` without it and ``NAME+schedule`` with it, and with events the rows have
+    ``event_under_provisioned_pct``. With ``sweep``, each policy also runs over its QoS knob
+    (``.sweep``) and is compared with the others at equal cost (``.matched``). ``series=False`` keeps no per-decision series
     (then ``.report`` has no time charts). The policies run with the GIL released.
     """
     native_trace = load_trace(
