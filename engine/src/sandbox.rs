@@ -204,9 +204,8 @@ impl Modes {
         /// fastest. Turn it off in a process where other code installs its own handlers for
         /// these signals after the engine is made (Python's `faulthandler.enable()`, Ray, some
         /// JVMs): they do not hand wasmtime the fault, and the trap then ends the process. Off,
-        /// every check is in the compiled code (10% to 35% of a policy's own speed, more for
-        /// memory-heavy ones; see docs/python.md) and no handler is installed. Decisions are the
-        /// same either way. Default true.
+        /// every check is in the compiled code, which is slower (see docs/security.md), and no
+        /// handler is installed. Decisions are the same either way. Default true.
         signal_traps, get_signal_traps: bool;
     }
 
