@@ -46,6 +46,7 @@ enum Command {
     /// List the built-in policies.
     Policies,
     /// Serve KEDA's external scaler gRPC API, fed by Prometheus (see serve/).
+    #[cfg(feature = "serve")]
     Serve(cmd::serve::Args),
     /// Custom Pod Autoscaler evaluate step: evaluate JSON on stdin, `{"targetReplicas": N}` out.
     CpaEvaluate(cmd::cpa::Args),
@@ -91,6 +92,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Decide(args) => cmd::decide::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Policies => cmd::policies::run(),
+        #[cfg(feature = "serve")]
         Command::Serve(args) => cmd::serve::run(args),
         Command::CpaEvaluate(args) => cmd::cpa::run(args),
         Command::New(args) => cmd::new::run(args),

@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod inspect;
 pub mod new;
 pub mod policies;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod test_policy;
 
