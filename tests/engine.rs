@@ -114,3 +114,40 @@ fn the_engine_is_shared_across_threads() {
     let got: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(got, vec![10, 20, 30, 40]);
 }
+
+#[test]
+fn a_burst_of_first_loads_compiles_once_and_every_load_succeeds() {
+    // A scaler's cold start: 40 workloads ask for the same policy at once. Each waits for the one
+    // compile (40 compiles at once took 20 s on 2 cores and all hit the compile deadline).
+    let mut limits = Limits::default();
+    limits.compile_time(std::time::Duration::from_secs(20));
+    let engine = Engine::new(&limits).unwrap();
+    let loads: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..40)
+            .map(|_| s.spawn(|| engine.load(Source::builtin("predictive"), Params::new())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for load in loads {
+        load.unwrap();
+    }
+    assert_eq!(engine.cached_modules(), 1);
+}
+
+#[test]
+fn a_module_that_fails_to_load_is_remembered_not_compiled_again() {
+    let engine = engine();
+    // Valid wasm that is no policy: compiled, then refused by the ABI check.
+    let module = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
+    let first = engine
+        .load(Source::bytes("nopolicy", &module), Params::new())
+        .unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::MissingExport, "{first}");
+    let again = engine
+        .load(Source::bytes("nopolicy", &module), Params::new())
+        .unwrap_err();
+    // The same kind and message, from memory, saying so.
+    assert_eq!(again.kind(), ErrorKind::MissingExport, "{again}");
+    assert!(again.to_string().starts_with(&first.to_string()), "{again}");
+    assert!(again.to_string().contains("not compiled again"), "{again}");
+}

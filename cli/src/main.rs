@@ -4,6 +4,7 @@ mod cases;
 mod cmd;
 mod failure;
 mod input;
+mod log;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -33,6 +34,10 @@ struct Cli {
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     no_cache: bool,
+    /// Log lines as `text` (coloured only on a terminal, never with NO_COLOR) or `json` (one
+    /// object per line, for log shippers). `leadtime serve` also reads `logFormat` from its config.
+    #[arg(long, global = true, env = "LEADTIME_LOG_FORMAT", value_enum)]
+    log_format: Option<log::Format>,
 }
 
 // One command is parsed once per process, so the size of its largest variant costs nothing.
@@ -65,13 +70,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cmd::set_disk_cache(!cli.no_cache);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = cli
+        .log_format
+        .or_else(|| cli.command.log_format())
+        .unwrap_or_default();
+    log::init(&cli.log, format);
     // A bug of ours must still end in one `error:` line, never a panic's exit code 101.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error: internal: {info}");
@@ -80,10 +83,25 @@ fn main() -> ExitCode {
     match outcome {
         Ok(Ok(code)) => code,
         Ok(Err(failure)) => {
-            eprintln!("error: {failure}");
+            // A log shipper reading JSON lines gets the failure as one of them.
+            match format {
+                log::Format::Json => tracing::error!(kind = %failure.kind, "{failure}"),
+                log::Format::Text => eprintln!("error: {failure}"),
+            }
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(70),
+    }
+}
+
+impl Command {
+    /// The log format a command's own configuration asks for, when the flag does not say.
+    fn log_format(&self) -> Option<log::Format> {
+        match self {
+            #[cfg(feature = "serve")]
+            Command::Serve(args) => cmd::serve::log_format(args),
+            _ => None,
+        }
     }
 }
 

@@ -37,6 +37,7 @@ struct Inner {
     limits: Limits,
     modes: Modes,
     compiled: Mutex<Lru>,
+    flights: crate::flight::Flights<ModuleKey>,
     disk: Option<DiskCache>,
 }
 
@@ -96,6 +97,7 @@ impl EngineBuilder {
                 limits: self.limits.clone(),
                 modes: self.modes.clone(),
                 compiled: Mutex::new(Lru::default()),
+                flights: Default::default(),
                 disk,
             }),
         })
@@ -237,14 +239,36 @@ impl Engine {
             });
         }
         let key = ModuleKey::of(bytes);
-        if let Some(hit) = self.lru().get(&key) {
-            return Ok(hit);
+        // One compile per module at a time (others wait for it), and a failure is answered from
+        // memory for a while instead of compiled again on every call.
+        loop {
+            if let Some(hit) = self.lru().get(&key) {
+                return Ok(hit);
+            }
+            if let Some(e) = self.inner.flights.failed(&key) {
+                return Err(e);
+            }
+            match self.inner.flights.turn(key, limits.compile_time) {
+                crate::flight::Turn::Lead => break,
+                // Landed: its result is in the cache or the failures (unless evicted meanwhile,
+                // when this caller leads the next round).
+                crate::flight::Turn::Waited(Ok(())) => continue,
+                crate::flight::Turn::Waited(Err(e)) => return Err(e),
+            }
         }
+        let result = self.compile_new(key, bytes);
+        self.inner.flights.land(key, result.as_ref().err());
+        result
+    }
+
+    /// Compiles (or takes from the disk cache) a module that is not in memory, checks it and
+    /// keeps it in memory.
+    fn compile_new(&self, key: ModuleKey, bytes: &[u8]) -> Result<Compiled> {
+        let limits = &self.inner.limits;
         let binary = to_binary(bytes)?;
         // Before the disk cache too: its code may come from a process with looser limits.
         bounds::check(&binary, limits)?;
-        // Compile outside the lock: other threads keep loading cached modules meanwhile; two
-        // threads compiling the same new module both succeed and one result is kept.
+        // Compile outside the cache's lock: other threads keep loading cached modules meanwhile.
         let cache_name = self.cache_name(&key);
         let disk = self.inner.disk.as_ref();
         let module = match disk.and_then(|d| d.load(&self.inner.wasmtime, &cache_name)) {

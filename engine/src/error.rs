@@ -44,6 +44,21 @@ pub enum Error {
         /// The limit.
         cap: Duration,
     },
+    /// The same module failed to load a moment ago (any load-time error): it is not compiled
+    /// again until the failure is [`FAILURE_MEMORY`](crate::FAILURE_MEMORY) old.
+    #[error(
+        "{reason} (this module failed {age:?} ago and is not compiled again for {retry_in:?})"
+    )]
+    RecentlyFailed {
+        /// The first failure's kind.
+        kind: ErrorKind,
+        /// The first failure, as it was reported.
+        reason: String,
+        /// How long ago it failed.
+        age: Duration,
+        /// How long until a load compiles it again.
+        retry_in: Duration,
+    },
     /// A required export is missing.
     #[error("the module does not export `{0}` (see docs/ABI.md)")]
     MissingExport(String),
@@ -261,6 +276,7 @@ impl Error {
             | Error::ModuleTooLarge { .. }
             | Error::ModuleOverLimit { .. }
             | Error::CompileTimeout { .. } => ErrorKind::InvalidModule,
+            Error::RecentlyFailed { kind, .. } => *kind,
             Error::MissingExport(_) => ErrorKind::MissingExport,
             Error::WrongSignature { .. } => ErrorKind::WrongSignature,
             Error::ForbiddenImport { .. } => ErrorKind::ForbiddenImport,

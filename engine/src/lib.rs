@@ -19,6 +19,7 @@ mod cache;
 mod decision;
 mod engine;
 mod error;
+mod flight;
 mod guard;
 mod policy;
 pub mod sandbox;
@@ -31,6 +32,7 @@ pub use cache::{DISK_CACHE_BYTES, DISK_CACHE_MAX_AGE};
 pub use decision::Decision;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use flight::FAILURE_MEMORY;
 pub use leadtime_wire::{
     codec, Forecast, Metric, Param, Params, PlannedEvent, ReadyTime, Replicas, Request, Response,
     Workload,

@@ -185,6 +185,37 @@ pub struct Built {
 }
 
 impl Built {
+    /// The secrets a call sends, in every form an answer could echo them (the header value, the
+    /// token or base64 credentials after the scheme, and basic auth's `user:password` and
+    /// password), for [`redact`] to remove from text that is logged or returned.
+    pub fn secrets(&self) -> Vec<String> {
+        let Some(c) = &self.authorization else {
+            return Vec::new();
+        };
+        let current = c.current.lock().unwrap_or_else(|p| p.into_inner());
+        let Ok(value) = current.1.to_str() else {
+            return Vec::new();
+        };
+        let mut secrets = vec![value.to_string()];
+        if let Some((_, token)) = value.split_once(' ') {
+            secrets.push(token.to_string());
+            if let Some(decoded) = STANDARD
+                .decode(token)
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+            {
+                if let Some((_, password)) = decoded.split_once(':') {
+                    secrets.push(password.to_string());
+                }
+                secrets.push(decoded);
+            }
+        }
+        // Longest first, so that a secret containing another is removed whole.
+        secrets.retain(|s| s.len() >= 4);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets
+    }
+
     /// The headers of a call: the extra ones, and `Authorization` from the current secret.
     pub fn headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, AccessError> {
         let mut out = self.headers.clone();
@@ -249,6 +280,27 @@ impl Credential {
         }
         Ok(current.1.clone())
     }
+}
+
+/// `text` with every one of `secrets` replaced by `<redacted>`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "<redacted>");
+        }
+    }
+    out
+}
+
+/// The URL without what it says of a user (`user:password@`), for messages; `None` when it has
+/// none. Such a URL is refused: hyper would not send those credentials, and the URL is logged.
+pub fn userinfo_removed(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (_, host) = authority.rsplit_once('@')?;
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 #[cfg(test)]

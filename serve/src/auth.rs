@@ -106,21 +106,29 @@ impl Auth {
     }
 }
 
-/// The names a certificate stands for: its DNS and URI subject alternative names and its common
-/// names; none when it does not parse.
+/// The names a certificate stands for: its DNS and URI subject alternative names or, only when
+/// it has no subject alternative name extension at all, its common names (RFC 6125 6.4.4: a
+/// present SAN replaces the CN, so a CA that puts a name in the CN alone cannot grant it); none
+/// when it does not parse.
 pub fn names(der: &[u8]) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return Vec::new();
     };
     let mut names = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(s) | GeneralName::URI(s) => names.push(s.to_string()),
-                _ => {}
+    match cert.subject_alternative_name() {
+        Ok(Some(san)) => {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(s) | GeneralName::URI(s) => names.push(s.to_string()),
+                    _ => {}
+                }
             }
+            return names;
         }
+        // A SAN extension that does not parse (or appears twice) grants nothing.
+        Err(_) => return names,
+        Ok(None) => {}
     }
     for cn in cert.subject().iter_common_name() {
         if let Ok(s) = cn.as_str() {

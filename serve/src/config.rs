@@ -39,6 +39,8 @@ pub struct Config {
     pub settings: Settings,
     /// Who may call the gRPC port (`tls`); the server refuses to start until it is chosen.
     pub auth: Auth,
+    /// `logFormat`: `text` or `json` (checked here, applied by the command line).
+    pub log_format: Option<String>,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             stream_interval: Duration::from_secs(10),
             settings: Settings::default(),
             auth: Auth::Unset,
+            log_format: None,
         }
     }
 }
@@ -74,6 +77,7 @@ struct File {
     queries: QueriesFile,
     policy_dir: Option<String>,
     tls: Option<TlsFile>,
+    log_format: Option<String>,
 }
 
 /// `tls`: mutual TLS on the gRPC port. Plain gRPC is only the `--insecure` flag, never a file's.
@@ -116,6 +120,7 @@ struct QueriesFile {
     /// `""` turns tenant isolation off.
     namespace_label: Option<String>,
     max_range: Option<String>,
+    max_steps: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -190,6 +195,10 @@ impl Config {
             headers: p.headers.clone().into_iter().collect(),
         };
         config.prometheus = file.prometheus.url;
+        config.log_format = match file.log_format.as_deref() {
+            None | Some("text") | Some("json") => file.log_format.clone(),
+            Some(other) => return Err(format!("`logFormat`: `{other}` is not text or json")),
+        };
         config.timeout = dur(
             "prometheus.timeout",
             &file.prometheus.timeout,
@@ -287,6 +296,9 @@ impl Config {
             rules.namespace_label = (!label.is_empty()).then_some(label);
         }
         rules.max_range = dur("queries.maxRange", &file.queries.max_range, rules.max_range)?;
+        if let Some(steps) = file.queries.max_steps {
+            rules.max_steps = steps;
+        }
         config.settings.policy_dir = file.policy_dir.map(Into::into);
         if let Some(tls) = file.tls {
             if tls.allowed_clients.is_empty() {

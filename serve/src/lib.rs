@@ -12,6 +12,7 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod history;
+pub mod http;
 pub mod listen;
 pub mod log_limit;
 pub mod metadata;

@@ -1,4 +1,4 @@
-//! Admission of gRPC connections: at most `connections` open at once and `connections_per_ip`
+//! Admission of connections (the gRPC and HTTP ports): at most `connections` open at once and `connections_per_ip`
 //! from one address, and a back-off when accepting fails (at the file-descriptor limit `accept`
 //! fails at once, every time: retrying in a tight loop would spin the cores and flood the log).
 
@@ -21,6 +21,8 @@ pub struct Admission {
     pub connections: usize,
     /// Open at once from one IP address.
     pub per_ip: usize,
+    /// The port's name in log lines (`gRPC`, `HTTP`).
+    pub port: &'static str,
 }
 
 /// An accepted connection; it frees its slots when dropped (closed).
@@ -86,7 +88,7 @@ pub fn incoming(
                     backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
                     // One line a minute at most: at the descriptor limit this fails every time.
                     if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                        tracing::warn!(error = %e, ?backoff, "accepting a gRPC connection failed; backing off");
+                        tracing::warn!(port = admission.port, error = %e, ?backoff, "accepting a connection failed; backing off");
                         last_warning = Some(Instant::now());
                     }
                     tokio::time::sleep(backoff).await;
@@ -100,7 +102,7 @@ pub fn incoming(
                 if *n >= admission.per_ip {
                     refused += 1;
                     if refused.is_power_of_two() {
-                        tracing::warn!(%ip, cap = admission.per_ip, refused, "over limits.connectionsPerIp: connection closed");
+                        tracing::warn!(port = admission.port, %ip, cap = admission.per_ip, refused, "over the connections per address: connection closed");
                     }
                     continue;
                 }

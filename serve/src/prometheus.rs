@@ -149,6 +149,13 @@ impl Prometheus {
         bounds: Bounds,
         access: &Access,
     ) -> Result<Prometheus, AccessError> {
+        if let Some(shown) = crate::access::userinfo_removed(base) {
+            return Err(AccessError::Invalid(format!(
+                "the Prometheus URL carries credentials (user:password@ before {shown}), which \
+                 would be logged and are not sent: set prometheus.basicAuth (username and \
+                 passwordFile) or --prometheus-username and --prometheus-password-file"
+            )));
+        }
         let access = access.build(timeout)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(bounds.concurrency)
@@ -372,27 +379,36 @@ impl Prometheus {
         let (status, body) = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| FetchError::Timeout(self.timeout))??;
+        // What Prometheus (or a proxy before it) says is logged and may reach the caller: a
+        // body that echoes the request's Authorization must not carry it further.
+        let redact = |text: &str| crate::access::redact(text, &self.access.secrets());
         let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
             if status == 200 {
                 FetchError::Decode(e.to_string())
             } else {
                 FetchError::Api {
                     status,
-                    message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                    // Redacted before it is cut, so that a cut secret cannot survive in part.
+                    message: redact(&String::from_utf8_lossy(&body[..body.len().min(4096)]))
+                        .chars()
+                        .take(200)
+                        .collect(),
                 }
             }
         })?;
         if envelope.error_type.as_deref() == Some("bad_data") {
-            return Err(FetchError::BadQuery(envelope.error.unwrap_or_default()));
+            return Err(FetchError::BadQuery(redact(
+                &envelope.error.unwrap_or_default(),
+            )));
         }
         if envelope.status != "success" || status != 200 {
             return Err(FetchError::Api {
                 status,
-                message: format!(
+                message: redact(&format!(
                     "{}: {}",
                     envelope.error_type.unwrap_or_default(),
                     envelope.error.unwrap_or_default()
-                ),
+                )),
             });
         }
         envelope

@@ -20,13 +20,26 @@ pub struct QueryRules {
     pub namespace_label: Option<String>,
     /// The longest range a selector (`x[5m]`), subquery or offset may reach back.
     pub max_range: Duration,
+    /// The most evaluation steps one evaluation of the query may take: each subquery evaluates
+    /// its inner expression at every step of its range, and nested subqueries multiply.
+    pub max_steps: u64,
 }
+
+/// Default of [`QueryRules::max_steps`]: Prometheus' own cap on the points of one range query's
+/// series. `max_over_time(vector(1)[1h:1ms])` asks 3.6 million; `[1h:1m]` asks 61.
+pub const DEFAULT_MAX_STEPS: u64 = 11_000;
+
+/// The step a subquery without one is taken to have: Prometheus uses its global evaluation
+/// interval (1 m by default), which the scaler cannot see, so the cost is counted as if it were
+/// as fine as a second.
+const UNKNOWN_STEP: Duration = Duration::from_secs(1);
 
 impl Default for QueryRules {
     fn default() -> Self {
         QueryRules {
             namespace_label: Some("namespace".into()),
             max_range: Duration::from_secs(3600),
+            max_steps: DEFAULT_MAX_STEPS,
         }
     }
 }
@@ -63,6 +76,17 @@ pub fn check(query: &str, namespace: &str, rules: &QueryRules) -> Result<(), Str
             }
         }
     });
+    // What Prometheus would evaluate, bounded before it is asked: a query the scaler gives up
+    // on keeps Prometheus busy long after (issue #30: 80 s and 1 GB per query).
+    let cost = steps(&expr);
+    if cost > rules.max_steps as f64 {
+        problems.push(format!(
+            "evaluating it takes {} steps (subquery ranges over their steps, nested ones \
+             multiplied), over queries.maxSteps {}: use a coarser subquery step",
+            shown_steps(cost),
+            rules.max_steps
+        ));
+    }
     match problems.into_iter().next() {
         None => Ok(()),
         Some(first) => Err(first),
@@ -109,6 +133,38 @@ fn walk<'a>(expr: &'a Expr, visit: &mut impl FnMut(Node<'a>)) {
             }
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// The evaluation steps one evaluation of `expr` takes: 1 per leaf, summed over operands, and a
+/// subquery's inner cost times the steps of its range. A float: a hostile query's product can
+/// exceed any integer.
+fn steps(expr: &Expr) -> f64 {
+    match expr {
+        Expr::Aggregate(a) => steps(&a.expr) + a.param.as_deref().map_or(0.0, steps),
+        Expr::Unary(u) => steps(&u.expr),
+        Expr::Binary(b) => steps(&b.lhs) + steps(&b.rhs),
+        Expr::Paren(p) => steps(&p.expr),
+        Expr::Subquery(s) => {
+            let step = s.step.filter(|d| !d.is_zero()).unwrap_or(UNKNOWN_STEP);
+            let points = (s.range.as_secs_f64() / step.as_secs_f64()).floor() + 1.0;
+            points * steps(&s.expr)
+        }
+        Expr::Call(c) => c.args.args.iter().map(|a| steps(a)).sum::<f64>().max(1.0),
+        Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_) => 1.0,
+    }
+}
+
+/// A step count for a message: whole below a billion, else in powers of ten.
+fn shown_steps(cost: f64) -> String {
+    if cost < 1e9 {
+        format!("{cost:.0}")
+    } else {
+        format!("{cost:.1e}")
     }
 }
 
@@ -198,6 +254,49 @@ mod tests {
             let got = check(query, "s", &rules);
             assert_eq!(got.is_ok(), ok, "{query}: {got:?}");
         }
+        // Steps: each subquery multiplies its inner cost by the points of its range.
+        let open = QueryRules {
+            namespace_label: None,
+            ..QueryRules::default()
+        };
+        let cases = [
+            ("max_over_time(vector(1)[1h:1m])", true),
+            ("max_over_time(vector(1)[1h:1s])", true),
+            ("max_over_time(vector(1)[1h:100ms])", false),
+            (
+                "max_over_time(max_over_time(vector(1)[1h:1ms])[1h:1ms])",
+                false,
+            ),
+            (
+                "max_over_time(max_over_time(vector(1)[1h:1m])[1h:1m])",
+                true,
+            ),
+            (
+                "max_over_time(max_over_time(vector(1)[1h:1s])[1h:1m])",
+                false,
+            ),
+            // No step: counted as a second's.
+            ("max_over_time(vector(1)[1h:])", true),
+            ("max_over_time(max_over_time(vector(1)[1h:])[1h:])", false),
+            ("vector(1) + max_over_time(vector(1)[1h:1s])", true),
+        ];
+        for (query, ok) in cases {
+            let got = check(query, "s", &open);
+            assert_eq!(got.is_ok(), ok, "{query}: {got:?}");
+        }
+        let err = check("max_over_time(vector(1)[1h:1ms])", "s", &open).unwrap_err();
+        assert!(
+            err.contains("3600001 steps") && err.contains("queries.maxSteps"),
+            "{err}"
+        );
+        let err = check(
+            "max_over_time(max_over_time(vector(1)[1h:1ms])[1h:1ms])",
+            "s",
+            &open,
+        )
+        .unwrap_err();
+        assert!(err.contains("1.3e13 steps"), "{err}");
+
         let open = QueryRules {
             namespace_label: None,
             ..QueryRules::default()

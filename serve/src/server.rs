@@ -8,8 +8,6 @@ use crate::proto::external_scaler_server::ExternalScalerServer;
 use crate::scaler::Scaler;
 use crate::service::Service;
 use crate::telemetry::Telemetry;
-use bytes::Bytes;
-use http_body_util::Full;
 use leadtime::{Engine, Limits};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -148,7 +146,12 @@ impl Server {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let telemetry = self.scaler.telemetry().clone();
         tracing::info!(grpc = %self.grpc_addr(), http = %self.http_addr(), prometheus = %self.config.prometheus.as_deref().unwrap_or(""), "serving");
-        let http = tokio::spawn(serve_http(self.http, telemetry, stop_rx.clone()));
+        let http = tokio::spawn(crate::http::serve(
+            self.http,
+            telemetry,
+            crate::http::HttpLimits::default(),
+            stop_rx.clone(),
+        ));
         let evictor = tokio::spawn(evict_idle(self.scaler.clone(), stop_rx.clone()));
         let q = self.config.settings.quotas.clone();
         let service = Service::new(
@@ -160,11 +163,19 @@ impl Server {
         let admission = crate::listen::Admission {
             connections: q.connections,
             per_ip: q.connections_per_ip,
+            port: "gRPC",
         };
         // grpc.health.v1: SERVING for the whole server ("") and the scaler service while
         // serving, NOT_SERVING from the shutdown signal on, so a mesh drains before the port
         // closes.
         let (health, health_service) = tonic_health::server::health_reporter();
+        // Behind the same allow-list as the scaler: a client the CA signed for another name
+        // must not hold Watch streams either.
+        let auth = self.config.auth.clone();
+        let health_service = tonic::service::interceptor::InterceptedService::new(
+            health_service,
+            move |request: tonic::Request<()>| auth.caller(&request).map(|_| request),
+        );
         health.set_serving::<ExternalScalerServer<Service>>().await;
         let router = tonic::transport::Server::builder()
             .max_concurrent_streams(q.streams_per_connection)
@@ -226,9 +237,6 @@ impl Server {
     }
 }
 
-/// HTTP (`/metrics`, `/healthz`) connections served at once.
-const HTTP_CONNECTIONS: usize = 64;
-
 /// How long in-flight calls may take to finish after the shutdown signal (well within the 5 s
 /// a rollout should take, and Kubernetes' default grace period of 30 s).
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -249,18 +257,29 @@ async fn evict_idle(scaler: Arc<Scaler>, mut stop: tokio::sync::watch::Receiver<
     }
 }
 
-/// Completes on SIGTERM (what Kubernetes sends) or Ctrl-C.
+/// Completes on SIGTERM (what Kubernetes sends) or Ctrl-C. SIGHUP, whose default would end the
+/// process at once (and every workload's history with it), is logged and ignored: the TLS files
+/// reload by themselves, and a changed config needs a restart.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
     let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return std::future::pending::<()>().await;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = hangup.recv() => tracing::warn!(
+                    "SIGHUP ignored: TLS files reload by themselves; a changed config needs a restart"
+                ),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
@@ -269,106 +288,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-}
-
-/// `/metrics` and `/healthz` over HTTP/1, until `stop` turns true.
-async fn serve_http(
-    listener: TcpListener,
-    telemetry: Arc<Telemetry>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    // Probes and one or two scrapers: a few connections at once are plenty.
-    let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_CONNECTIONS));
-    let mut backoff = std::time::Duration::ZERO;
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => {
-                backoff = std::time::Duration::ZERO;
-                stream
-            }
-            Err(e) => {
-                // At the descriptor limit accept fails every time: back off, do not spin.
-                backoff = (backoff * 2).clamp(
-                    std::time::Duration::from_millis(10),
-                    std::time::Duration::from_secs(1),
-                );
-                if backoff == std::time::Duration::from_millis(10) {
-                    tracing::warn!(error = %e, "accepting an HTTP connection failed; backing off");
-                }
-                tokio::time::sleep(backoff).await;
-                continue;
-            }
-        };
-        let telemetry = telemetry.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                let telemetry = telemetry.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&req, &telemetry)) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
-                tracing::debug!(error = %e, "HTTP connection");
-            }
-        });
-    }
-}
-
-/// Whether the request's `Accept` names OpenMetrics with a weight above 0.
-fn accepts_openmetrics<B>(req: &hyper::Request<B>) -> bool {
-    req.headers()
-        .get_all(hyper::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let openmetrics = parts
-                .next()
-                .is_some_and(|t| t.eq_ignore_ascii_case("application/openmetrics-text"));
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f64>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            openmetrics && !refused
-        })
-}
-
-fn route<B>(req: &hyper::Request<B>, telemetry: &Telemetry) -> hyper::Response<Full<Bytes>> {
-    let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        // OpenMetrics to a scraper that asks for it (Prometheus does), the classic format to
-        // one that does not.
-        (&hyper::Method::GET, "/metrics") if accepts_openmetrics(req) => (
-            200,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            telemetry.encode(),
-        ),
-        (&hyper::Method::GET, "/metrics") => (
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            telemetry.encode_classic(),
-        ),
-        (&hyper::Method::GET, "/healthz") => (200, "text/plain", "ok\n".to_string()),
-        _ => (
-            404,
-            "text/plain",
-            "not found: try /metrics or /healthz\n".into(),
-        ),
-    };
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
-        .expect("a response from valid parts")
 }

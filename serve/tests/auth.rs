@@ -173,7 +173,60 @@ async fn grpc_health_says_serving_while_the_scaler_serves() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+
+    // A client the CA signed for a name not on the allow-list gets no health answer (nor Watch
+    // streams): the health service is behind the same allow-list as the scaler.
+    let stranger = pki.issue("stranger", &["evil.tenant.svc"], "evil");
+    let mut health = health_client(scaler.grpc, &pki.ca_pem(), &stranger).await;
+    let refused = health
+        .check(HealthCheckRequest { service: "".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let watch = health
+        .watch(HealthCheckRequest { service: "".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(watch.code(), Code::PermissionDenied, "{watch:?}");
     scaler.shutdown().await;
+}
+
+#[test]
+fn a_common_name_counts_only_without_subject_alternative_names() {
+    let pki = Pki::new("test CA");
+    // (SANs, CN, the names that count)
+    let cases: [(&[&str], &str, &[&str]); 3] = [
+        (
+            &["keda-operator.keda.svc"],
+            "keda-operator",
+            &["keda-operator.keda.svc"],
+        ),
+        (&["a.svc", "b.svc"], "keda-operator", &["a.svc", "b.svc"]),
+        (&[], "keda-operator", &["keda-operator"]),
+    ];
+    for (i, (sans, cn, want)) in cases.into_iter().enumerate() {
+        let (pem, _) = pki.issue(&format!("c{i}"), sans, cn);
+        let der = der_of(&pem);
+        assert_eq!(
+            leadtime_serve::auth::names(&der),
+            want,
+            "SANs {sans:?}, CN {cn}"
+        );
+    }
+}
+
+/// The DER of the first certificate in `pem`.
+fn der_of(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

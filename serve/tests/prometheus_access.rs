@@ -257,3 +257,134 @@ async fn a_bearer_token_and_tenant_header_are_sent_and_the_token_rereads_when_it
         "{e:?}"
     );
 }
+
+/// Answers one request with `status` and a body that echoes the request's Authorization header
+/// into `body` (at `{}`), as a misconfigured proxy or a debugging endpoint in front of Prometheus
+/// might.
+async fn echo_authorization(listener: &tokio::net::TcpListener, status: &str, body: &str) {
+    let (mut socket, _) = listener.accept().await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed mid-request");
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let authorization = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("authorization: "))
+        .map(|l| &l["authorization: ".len()..])
+        .unwrap_or("none")
+        .to_string();
+    let body = body.replace("{}", &authorization);
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(answer.as_bytes()).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_answer_that_echoes_the_credentials_is_redacted() {
+    let dir = Pki::new("unused");
+    let password = write(&dir.dir, "password", PASSWORD);
+    let token = write(&dir.dir, "token", "tok-5f3c9a7e21");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("leadtime:{PASSWORD}"));
+    let credentials = [
+        (
+            Access {
+                basic_auth: Some(("leadtime".into(), password)),
+                ..Access::default()
+            },
+            vec![PASSWORD, basic.as_str()],
+        ),
+        (
+            Access {
+                bearer_token_file: Some(token),
+                ..Access::default()
+            },
+            vec!["tok-5f3c9a7e21"],
+        ),
+    ];
+    // A plain-text 401 page, Prometheus' error envelope, and a query refusal, each echoing.
+    let answers = [
+        (
+            "401 Unauthorized",
+            "denied for Authorization: {} (check the proxy)",
+        ),
+        (
+            "503 Service Unavailable",
+            r#"{"status":"error","errorType":"unavailable","error":"upstream said {}"}"#,
+        ),
+        (
+            "400 Bad Request",
+            r#"{"status":"error","errorType":"bad_data","error":"header {} not allowed"}"#,
+        ),
+    ];
+    for (access, secrets) in &credentials {
+        for (status, body) in answers {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let client = Client::connect(
+                &url,
+                Duration::from_secs(5),
+                Duration::ZERO,
+                Bounds::default(),
+                access,
+            )
+            .unwrap();
+            let (_, answer) = tokio::join!(
+                echo_authorization(&listener, status, body),
+                client.instant("up")
+            );
+            let text = answer.unwrap_err().to_string();
+            assert!(text.contains("<redacted>"), "{status}: {text}");
+            for secret in secrets {
+                assert!(!text.contains(secret), "{status}: {text} holds {secret}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_are_refused_without_being_repeated() {
+    for url in [
+        "http://leadtime:hunter2-secret@prometheus:9090",
+        "https://hunter2-secret@prometheus.example:443/prefix",
+    ] {
+        let error = Client::connect(
+            url,
+            Duration::from_secs(2),
+            Duration::ZERO,
+            Bounds::default(),
+            &Access::default(),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{url} accepted"))
+        .to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(
+            error.contains("basicAuth") && error.contains("prometheus"),
+            "{error}"
+        );
+        // The scaler refuses to start with it, saying the same.
+        let mut config = Config::parse(&format!("prometheus:\n  url: {url}\n")).unwrap();
+        config.auth = leadtime_serve::Auth::Insecure;
+        let refused = Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            leadtime::Limits::default(),
+        )
+        .await
+        .err()
+        .expect("a URL with credentials is refused")
+        .to_string();
+        assert!(
+            !refused.contains("hunter2") && refused.contains("basicAuth"),
+            "{refused}"
+        );
+    }
+}

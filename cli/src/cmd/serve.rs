@@ -79,6 +79,13 @@ fn header(text: &str) -> Result<(String, String), String> {
     Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
+/// The config file's `logFormat`, if it has one; a file that does not load is reported by
+/// [`run`], after logging has started.
+pub fn log_format(args: &Args) -> Option<crate::log::Format> {
+    let config = Config::from_file(args.config.as_deref()?).ok()?;
+    config.log_format.as_deref()?.parse().ok()
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut config = match &args.config {

@@ -240,6 +240,16 @@ def pki(tmp_path_factory):
         "extendedKeyUsage=clientAuth",
         "subjectAltName=DNS:evil.tenant.svc",
     )
+    # KEDA's name as its common name, but a subject alternative name of its own: RFC 6125 says
+    # the SAN replaces the CN, so this certificate is not KEDA's.
+    issue(
+        d,
+        "ca",
+        "san-not-cn",
+        KEDA,
+        "extendedKeyUsage=clientAuth",
+        "subjectAltName=DNS:unlisted.tenant.svc",
+    )
     make_ca(d, "other-ca", "leadtime-ca")
     issue(d, "other-ca", "forged", KEDA, "extendedKeyUsage=clientAuth")
     return Pki(d)
@@ -335,7 +345,7 @@ def start_scaler(binary, prometheus, pki, pb, tmp_path_factory):
         config = directory / "config.yaml"
         config.write_text(
             f"prometheus:\n  url: {prometheus}\n  timeout: 2s\n  cacheTtl: 100ms\n"
-            "streamInterval: 60s\nidleAfter: 15m\n" + extra
+            "streamInterval: 60s\nidleAfter: 15m\nlogFormat: json\n" + extra
         )
         log = directory / "scaler.log"
         for _attempt in range(3):
@@ -376,6 +386,15 @@ def start_scaler(binary, prometheus, pki, pb, tmp_path_factory):
     yield start
     for scaler in started:
         scaler.stop()
+    # What a log shipper would read: every line of every scaler's log is one JSON object, however
+    # hostile the names and policies the suite sent.
+    for scaler in started:
+        for number, line in enumerate(scaler.log_text().splitlines(), 1):
+            try:
+                entry = json.loads(line)
+            except ValueError as e:
+                pytest.fail(f"{scaler.log}:{number}: not JSON ({e}): {line!r}")
+            assert {"timestamp", "level", "target", "message"} <= entry.keys(), line
 
 
 @pytest.fixture(autouse=True)

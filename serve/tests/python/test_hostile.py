@@ -107,9 +107,19 @@ def test_a_certificate_of_the_ca_for_a_name_not_allowed_is_permission_denied(sca
         lambda: next(stranger.StreamIsActive(ref(pb, "api", meta()), timeout=TIMEOUT)),
     ]:
         message = refused(call, grpc.StatusCode.PERMISSION_DENIED)
-        # The names it showed, and where the allowed ones are set.
-        assert "evil.tenant.svc" in message and '"evil"' in message, message
+        # The names it showed (its SAN: the CN does not count beside one), and where the
+        # allowed ones are set.
+        assert "evil.tenant.svc" in message and '"evil"' not in message, message
         assert "allowedClients" in message, message
+    assert desired(scaler, keda, "api", meta()) == 3
+
+
+def test_an_allowed_common_name_does_not_count_beside_a_subject_alternative_name(scaler, keda):
+    impostor = scaler.new_stub("san-not-cn")
+    message = refused(
+        lambda: desired(scaler, impostor, "api", meta()), grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert "unlisted.tenant.svc" in message and "keda" not in message, message
     assert desired(scaler, keda, "api", meta()) == 3
 
 
