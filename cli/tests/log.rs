@@ -60,8 +60,9 @@ fn a_pipe_gets_no_escape_bytes_and_the_policys_control_characters_escaped() {
         !out.stderr.contains(&b'\r') && !out.stderr.contains(&0x07),
         "{err:?}"
     );
-    // The policy's line is one line, its ESC written as an escape.
-    let logged: Vec<&str> = err.lines().filter(|l| l.contains("pwned")).collect();
+    // The policy's log line is one line, its ESC written as an escape (the `error:` line after
+    // it says the same, escaped too).
+    let logged: Vec<&str> = err.lines().filter(|l| l.contains(" policy: ")).collect();
     assert_eq!(logged.len(), 1, "{err}");
     assert!(logged[0].contains(r"\u{1b}]0;pwned"), "{}", logged[0]);
 }

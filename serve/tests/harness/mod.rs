@@ -392,8 +392,10 @@ impl Scaler {
         Ok(value.metric_value_float)
     }
 
-    /// The `/metrics` text.
+    /// The `/metrics` text, as it is after what the test did so far (a rendering is reused for
+    /// `METRICS_MAX_AGE`).
     pub async fn metrics(&self) -> String {
+        tokio::time::sleep(leadtime_serve::http::METRICS_MAX_AGE).await;
         // As Prometheus asks for it; tests/scaler.rs checks the classic format too.
         http_get_as(self.http, "/metrics", Some("application/openmetrics-text"))
             .await

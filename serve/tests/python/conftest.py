@@ -313,6 +313,9 @@ class Scaler:
         self.transient.clear()
 
     def metrics(self):
+        # A rendering is reused for 100 ms (serve/src/http.rs): wait that out, so that what the
+        # test did so far shows.
+        time.sleep(0.11)
         # As Prometheus asks for them: OpenMetrics.
         return http_get(
             f"http://127.0.0.1:{self.http_port}/metrics", accept="application/openmetrics-text"
