@@ -175,9 +175,18 @@ async fn the_scaler_reaches_an_https_prometheus_from_its_config_and_names_a_bad_
     }
     scaler.shutdown().await;
 
-    let mut config = Config::parse(&section("/nonexistent/ca.pem")).unwrap();
+    let e = refusal_to_start(&section("/nonexistent/ca.pem")).await;
+    assert!(
+        e.starts_with("prometheus.caFile `/nonexistent/ca.pem`"),
+        "{e}"
+    );
+}
+
+/// Why the server does not start with the config `text` (plain gRPC).
+async fn refusal_to_start(text: &str) -> String {
+    let mut config = Config::parse(text).unwrap();
     config.auth = leadtime_serve::Auth::Insecure;
-    let e = Server::bind(
+    Server::bind(
         "127.0.0.1:0".parse().unwrap(),
         "127.0.0.1:0".parse().unwrap(),
         config,
@@ -185,16 +194,12 @@ async fn the_scaler_reaches_an_https_prometheus_from_its_config_and_names_a_bad_
     )
     .await
     .err()
-    .expect("a CA file that does not exist stops the start");
-    assert!(
-        e.to_string()
-            .starts_with("prometheus.caFile `/nonexistent/ca.pem`"),
-        "{e}"
-    );
+    .expect("the server refuses to start")
+    .to_string()
 }
 
-/// One HTTP request's head as a server receives it, answered with an empty vector.
-async fn request_head(listener: &tokio::net::TcpListener) -> String {
+/// The next connection on `listener` and its first request's head, as the server receives it.
+async fn accept_head(listener: &tokio::net::TcpListener) -> (tokio::net::TcpStream, String) {
     let (mut socket, _) = listener.accept().await.unwrap();
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -203,13 +208,19 @@ async fn request_head(listener: &tokio::net::TcpListener) -> String {
         assert!(n > 0, "connection closed mid-request");
         head.extend_from_slice(&buf[..n]);
     }
+    (socket, String::from_utf8(head).unwrap())
+}
+
+/// One HTTP request's head as a server receives it, answered with an empty vector.
+async fn request_head(listener: &tokio::net::TcpListener) -> String {
+    let (mut socket, head) = accept_head(listener).await;
     let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
     let answer = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     socket.write_all(answer.as_bytes()).await.unwrap();
-    String::from_utf8(head).unwrap().to_ascii_lowercase()
+    head.to_ascii_lowercase()
 }
 
 #[tokio::test]
@@ -262,15 +273,7 @@ async fn a_bearer_token_and_tenant_header_are_sent_and_the_token_rereads_when_it
 /// into `body` (at `{}`), as a misconfigured proxy or a debugging endpoint in front of Prometheus
 /// might.
 async fn echo_authorization(listener: &tokio::net::TcpListener, status: &str, body: &str) {
-    let (mut socket, _) = listener.accept().await.unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = socket.read(&mut buf).await.unwrap();
-        assert!(n > 0, "connection closed mid-request");
-        head.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let (mut socket, head) = accept_head(listener).await;
     let authorization = head
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("authorization: "))
@@ -370,18 +373,7 @@ async fn credentials_in_the_url_are_refused_without_being_repeated() {
             "{error}"
         );
         // The scaler refuses to start with it, saying the same.
-        let mut config = Config::parse(&format!("prometheus:\n  url: {url}\n")).unwrap();
-        config.auth = leadtime_serve::Auth::Insecure;
-        let refused = Server::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-            config,
-            leadtime::Limits::default(),
-        )
-        .await
-        .err()
-        .expect("a URL with credentials is refused")
-        .to_string();
+        let refused = refusal_to_start(&format!("prometheus:\n  url: {url}\n")).await;
         assert!(
             !refused.contains("hunter2") && refused.contains("basicAuth"),
             "{refused}"
