@@ -256,8 +256,9 @@ impl Engine {
                 crate::flight::Turn::Waited(Err(e)) => return Err(e),
             }
         }
+        let landing = crate::flight::Landing::new(&self.inner.flights, key);
         let result = self.compile_new(key, bytes);
-        self.inner.flights.land(key, result.as_ref().err());
+        landing.land(result.as_ref().err());
         result
     }
 

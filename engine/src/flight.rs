@@ -128,6 +128,32 @@ impl<K: Eq + Hash + Copy> Flights<K> {
     }
 }
 
+/// The leader's duty to land: [`Flights::land`] on drop if the leader never got to it (it
+/// panicked), so that the callers waiting for it are woken and the next caller leads.
+pub(crate) struct Landing<'a, K: Eq + Hash + Copy> {
+    flights: &'a Flights<K>,
+    key: K,
+}
+
+impl<'a, K: Eq + Hash + Copy> Landing<'a, K> {
+    /// The duty for `key`, taken by the caller that leads it.
+    pub fn new(flights: &'a Flights<K>, key: K) -> Self {
+        Landing { flights, key }
+    }
+
+    /// Lands with the leader's result (a failure is remembered as [`Flights::land`] says).
+    pub fn land(self, failure: Option<&Error>) {
+        self.flights.land(self.key, failure);
+        std::mem::forget(self);
+    }
+}
+
+impl<K: Eq + Hash + Copy> Drop for Landing<'_, K> {
+    fn drop(&mut self) {
+        self.flights.land(self.key, None);
+    }
+}
+
 /// Whether a load failure belongs to the module (the same bytes would fail the same way), not to
 /// the moment (a thread that did not start).
 fn remembered(e: &Error) -> bool {
@@ -171,6 +197,34 @@ mod tests {
         assert!(flights.failed(&2).is_none());
         assert!(matches!(
             flights.turn(2, Duration::from_secs(5)),
+            Turn::Lead
+        ));
+    }
+
+    #[test]
+    fn a_leader_that_panics_still_wakes_its_waiters() {
+        let flights = Arc::new(Flights::<u32>::default());
+        assert!(matches!(
+            flights.turn(3, Duration::from_secs(5)),
+            Turn::Lead
+        ));
+        let leader = {
+            let flights = flights.clone();
+            std::thread::spawn(move || {
+                let _landing = Landing::new(&flights, 3);
+                std::thread::sleep(Duration::from_millis(50));
+                panic!("the leader's compile panicked");
+            })
+        };
+        assert!(matches!(
+            flights.turn(3, Duration::from_secs(5)),
+            Turn::Waited(Ok(()))
+        ));
+        assert!(leader.join().is_err());
+        // Nothing remembered, and the next caller leads.
+        assert!(flights.failed(&3).is_none());
+        assert!(matches!(
+            flights.turn(3, Duration::from_secs(5)),
             Turn::Lead
         ));
     }
