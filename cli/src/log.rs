@@ -4,9 +4,11 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -30,26 +32,36 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Starts logging to stderr with `filter` (an `EnvFilter` directive; `warn` if it does not
-/// parse) in `format`. Called once per process.
+/// Starts logging to stderr with `filter` (`level` or `target=level` directives, comma
+/// separated; `warn`, with a warning, if it does not parse) in `format`. Called once per process.
 pub fn init(filter: &str, format: Format) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     let colour = colour(std::io::stderr().is_terminal());
-    subscriber(filter, format, colour, std::io::stderr);
+    match filter.parse::<Targets>() {
+        Ok(targets) => subscriber(targets, format, colour, std::io::stderr),
+        Err(e) => {
+            subscriber(fallback(), format, colour, std::io::stderr);
+            tracing::warn!(filter, error = %e, "log filter not understood; logging warnings");
+        }
+    }
+}
+
+/// The filter when the one given does not parse: warnings and errors from every target.
+fn fallback() -> Targets {
+    Targets::new().with_default(tracing::Level::WARN)
 }
 
 /// Installs the process's subscriber for `format`, writing to `writer`.
-fn subscriber<W>(filter: EnvFilter, format: Format, colour: bool, writer: W)
+fn subscriber<W>(filter: Targets, format: Format, colour: bool, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let builder = tracing_subscriber::fmt().with_writer(writer);
     match format {
         Format::Text => builder
             .with_ansi(colour)
             .fmt_fields(tracing_subscriber::fmt::format::debug_fn(text_field).delimited(" "))
+            .finish()
+            .with(filter)
             .init(),
         // serde_json escapes every control character: a value cannot end its line early.
         Format::Json => builder
@@ -57,6 +69,8 @@ where
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
+            .finish()
+            .with(filter)
             .init(),
     }
 }

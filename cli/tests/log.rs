@@ -131,3 +131,28 @@ fn an_unknown_log_format_is_refused_with_the_choices() {
         "{err}"
     );
 }
+
+#[test]
+fn the_filter_picks_targets_and_a_bad_one_is_named_not_fatal() {
+    let run = |filter: &str| {
+        let mut all = args(&[]);
+        all[1] = filter.to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_leadtime"))
+            .args(all)
+            .env("LEADTIME_NO_CACHE", "1")
+            .output()
+            .unwrap();
+        stderr(&out)
+    };
+    let policy_line = |err: &str| err.lines().any(|l| l.contains(" policy: "));
+    // The default keeps policies quiet; `policy=debug` lets them speak.
+    assert!(!policy_line(&run("warn,policy=off")));
+    assert!(policy_line(&run("warn,policy=debug")));
+    // A filter that does not parse is named, the command still decides, at warnings only.
+    let err = run("policy=loud");
+    assert!(
+        err.contains("log filter not understood") && err.contains("policy=loud"),
+        "{err}"
+    );
+    assert!(err.contains("decision: 100 replicas"), "{err}");
+}

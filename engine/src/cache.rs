@@ -329,7 +329,7 @@ mod tests {
             DISK_CACHE_MAX_AGE + Duration::from_secs(60),
         );
         let engine = wasmtime::Engine::default();
-        let module = Module::new(&engine, "(module)").unwrap();
+        let module = Module::new(&engine, wat::parse_str("(module)").unwrap()).unwrap();
         cache.store("new.cwasm", &module);
         assert_eq!(dir.names(), ["new.cwasm"]);
         assert!(cache.load(&engine, "new.cwasm").is_some());
