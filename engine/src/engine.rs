@@ -354,9 +354,22 @@ fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
         Error::invalid("neither a WebAssembly binary (no `\\0asm` header) nor `.wat` text")
     })?;
-    wat::parse_str(text)
-        .map(std::borrow::Cow::Owned)
-        .map_err(Error::invalid)
+    parse_wat(text).map(std::borrow::Cow::Owned)
+}
+
+/// `.wat` text as a module's binary.
+#[cfg(feature = "wat")]
+fn parse_wat(text: &str) -> Result<Vec<u8>> {
+    wat::parse_str(text).map_err(Error::invalid)
+}
+
+/// Without the `wat` feature, text is refused with what to do instead.
+#[cfg(not(feature = "wat"))]
+fn parse_wat(_text: &str) -> Result<Vec<u8>> {
+    Err(Error::invalid(
+        "`.wat` text, which this build does not read (leadtime's `wat` feature is off): \
+         compile it to `.wasm` (`wasm-tools parse`), or build with the feature",
+    ))
 }
 
 #[cfg(test)]

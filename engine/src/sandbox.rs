@@ -448,7 +448,7 @@ pub(crate) fn check_resources(module: &wasmtime::Module) -> Result<(), Error> {
     Ok(())
 }
 
-/// Why a pooled engine refused a valid module at compile, when that is a cap the same module
+/// Why a pooled engine refused a valid module (its binary) at compile, when that is a cap the same module
 /// would meet at instantiation on demand ([`check_resources`], then the limiter on each memory and
 /// table's initial size): the same typed `out-of-memory`, so that a module fails the same way
 /// whichever allocator the engine uses. `None` for anything else. The pool checks a module's
@@ -456,14 +456,13 @@ pub(crate) fn check_resources(module: &wasmtime::Module) -> Result<(), Error> {
 /// module that is both over a cap and off the ABI reports the cap here.
 pub(crate) fn diagnose_pool_refusal(
     engine: &wasmtime::Engine,
-    bytes: &[u8],
+    binary: &[u8],
     limits: &Limits,
 ) -> Option<Error> {
-    let binary = wat::parse_bytes(bytes).ok()?;
     // An invalid module stays `invalid-module`, whatever it declares.
-    wasmtime::Module::validate(engine, &binary).ok()?;
+    wasmtime::Module::validate(engine, binary).ok()?;
     let (mut memories, mut tables) = (Vec::new(), Vec::new());
-    for payload in wasmparser::Parser::new(0).parse_all(&binary) {
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
         match payload.ok()? {
             wasmparser::Payload::MemorySection(reader) => {
                 for memory in reader {
