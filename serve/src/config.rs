@@ -109,6 +109,7 @@ struct LimitsFile {
     streams: Option<usize>,
     connection_age: Option<String>,
     prometheus_concurrency: Option<usize>,
+    prometheus_concurrency_per_namespace: Option<usize>,
     prometheus_body_bytes: Option<usize>,
     prometheus_series: Option<usize>,
     cache_entries: Option<usize>,
@@ -239,7 +240,7 @@ impl Config {
         }
         let q = &mut config.settings.quotas;
         let l = &file.limits;
-        let caps: [(&str, Option<usize>, &mut usize); 15] = [
+        let caps: [(&str, Option<usize>, &mut usize); 16] = [
             ("workloads", l.workloads, &mut q.workloads),
             (
                 "workloadsPerNamespace",
@@ -263,6 +264,11 @@ impl Config {
                 "prometheusConcurrency",
                 l.prometheus_concurrency,
                 &mut q.prometheus_concurrency,
+            ),
+            (
+                "prometheusConcurrencyPerNamespace",
+                l.prometheus_concurrency_per_namespace,
+                &mut q.prometheus_concurrency_per_namespace,
             ),
             (
                 "prometheusBodyBytes",

@@ -9,6 +9,7 @@
 //! size and [`query`] its PromQL (docs/security.md, the scaler's threat model).
 
 pub mod access;
+pub mod answer;
 pub mod auth;
 pub mod config;
 pub mod history;

@@ -4,16 +4,17 @@
 //!
 //! Prometheus serves every tenant, so what the scaler may ask of it is bounded ([`Bounds`]): a
 //! few queries in flight at once (also the most connections it opens, pooled and closed when
-//! idle), a timeout Prometheus itself enforces, and answers capped in bytes and series.
+//! idle), fewer still for one tenant, a timeout Prometheus itself enforces, and answers capped in
+//! bytes and series, decoded as they are read (crate::answer).
 
 use crate::access::{Access, AccessError, Built};
+use crate::answer::{DecodeError, Envelope, Sink};
 use crate::history::Chunk;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,6 +91,9 @@ pub struct Range {
 pub struct Bounds {
     /// Calls in flight at once (and so connections open).
     pub concurrency: usize,
+    /// Calls in flight at once for one tenant (namespace): a tenant's slow queries leave the
+    /// other slots to the others.
+    pub per_tenant: usize,
     /// Bytes of one answer.
     pub body_bytes: usize,
     /// Series in one answer.
@@ -103,6 +107,7 @@ impl Default for Bounds {
         let q = crate::quota::Quotas::default();
         Bounds {
             concurrency: q.prometheus_concurrency,
+            per_tenant: q.prometheus_concurrency_per_namespace,
             body_bytes: q.prometheus_body_bytes,
             series: q.prometheus_series,
             cache_entries: q.cache_entries,
@@ -120,6 +125,8 @@ pub struct Prometheus {
     cache: Mutex<HashMap<String, Cached>>,
     bounds: Bounds,
     in_flight: tokio::sync::Semaphore,
+    /// Each tenant's slots, while it has calls in flight or waiting.
+    tenants: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// How long a pooled connection to Prometheus may sit unused before it is closed.
@@ -170,6 +177,7 @@ impl Prometheus {
             cache: Mutex::new(HashMap::new()),
             bounds,
             in_flight: tokio::sync::Semaphore::new(bounds.concurrency.max(1)),
+            tenants: Mutex::default(),
         })
     }
 
@@ -179,8 +187,13 @@ impl Prometheus {
     }
 
     /// `query` at every point of `chunk`, summed over series; `NoData` when no series matched.
-    /// Not cached: the history asks each range once.
-    pub async fn range(&self, query: &str, chunk: Chunk) -> Result<Range, FetchError> {
+    /// Not cached: the history asks each range once. `tenant` is whose slot it takes.
+    pub async fn range(
+        &self,
+        query: &str,
+        chunk: Chunk,
+        tenant: &str,
+    ) -> Result<Range, FetchError> {
         let qs = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", query)
             .append_pair("start", &chunk.start.to_string())
@@ -188,37 +201,31 @@ impl Prometheus {
             .append_pair("step", &chunk.step.to_string())
             .append_pair("timeout", &self.prometheus_timeout())
             .finish();
-        let data: Data = self.get(&format!("/api/v1/query_range?{qs}")).await?;
-        if data.result.is_empty() {
+        let mut sums = Sums::default();
+        let envelope = self
+            .get(&format!("/api/v1/query_range?{qs}"), tenant, &mut sums)
+            .await?;
+        if envelope.series == 0 {
             return Err(FetchError::NoData(query.to_string()));
         }
-        self.check_series(data.result.len())?;
-        let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
-        let mut samples = 0;
-        for series in &data.result {
-            for (ts, text) in series.values.iter().flatten() {
-                samples += 1;
-                let v = parse_value(text)?;
-                if v.is_finite() {
-                    *sums.entry(ts.round() as i64).or_insert(0.0) += v;
-                }
-            }
-        }
         Ok(Range {
-            points: sums.into_iter().collect(),
-            samples,
+            points: sums.0.into_iter().collect(),
+            samples: envelope.samples,
         })
     }
 
     /// Checks that Prometheus parses `query`, without running it: `/api/v1/parse_query`
     /// (Prometheus 2.49+), else `/api/v1/format_query` (2.31+), else an instant query.
     /// `BadQuery` when it does not parse; other errors say nothing about the query.
-    pub async fn check(&self, query: &str) -> Result<(), FetchError> {
+    pub async fn check(&self, query: &str, tenant: &str) -> Result<(), FetchError> {
         let qs = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", query)
             .finish();
         for endpoint in ["parse_query", "format_query", "query"] {
-            match self.get_raw(&format!("/api/v1/{endpoint}?{qs}")).await {
+            match self
+                .get(&format!("/api/v1/{endpoint}?{qs}"), tenant, &mut Ignore)
+                .await
+            {
                 // An older Prometheus without the endpoint: try the next.
                 Err(FetchError::Api { status: 404, .. }) => continue,
                 Err(e) => return Err(e),
@@ -229,24 +236,18 @@ impl Prometheus {
     }
 
     /// `query` now: one finite value per returned series; `NoData` when there is none.
-    pub async fn instant(&self, query: &str) -> Result<Vec<f64>, FetchError> {
+    /// Answers are cached per query, whichever tenant asked (queries name their namespace).
+    pub async fn instant(&self, query: &str, tenant: &str) -> Result<Vec<f64>, FetchError> {
         let answer = self
             .cached(query, || async {
                 let qs = form_urlencoded::Serializer::new(String::new())
                     .append_pair("query", query)
                     .append_pair("timeout", &self.prometheus_timeout())
                     .finish();
-                let data: Data = self.get(&format!("/api/v1/query?{qs}")).await?;
-                self.check_series(data.result.len())?;
-                let mut values = Vec::new();
-                for series in &data.result {
-                    if let Some((_, text)) = &series.value {
-                        let v = parse_value(text)?;
-                        if v.is_finite() {
-                            values.push(v);
-                        }
-                    }
-                }
+                let mut values = Values::default();
+                self.get(&format!("/api/v1/query?{qs}"), tenant, &mut values)
+                    .await?;
+                let values = values.0;
                 if values.is_empty() {
                     return Err(FetchError::NoData(query.to_string()));
                 }
@@ -299,36 +300,28 @@ impl Prometheus {
         format!("{}ms", self.timeout.as_millis().max(1))
     }
 
-    fn check_series(&self, n: usize) -> Result<(), FetchError> {
-        if n > self.bounds.series {
-            return Err(FetchError::TooLarge(format!(
-                "{n} series, over limits.prometheusSeries ({})",
-                self.bounds.series
-            )));
-        }
-        Ok(())
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// GETs `path` and decodes the API's envelope and its `data`, within the timeout.
-    async fn get(&self, path: &str) -> Result<Data, FetchError> {
-        let data = self.get_raw(path).await?;
-        serde_json::from_value(data).map_err(|e| FetchError::Decode(e.to_string()))
-    }
-
-    /// GETs `path` and decodes the API's envelope, within the timeout; its `data` as is.
-    async fn get_raw(&self, path: &str) -> Result<serde_json::Value, FetchError> {
+    /// GETs `path` within the timeout, in one of `tenant`'s slots, and decodes the answer,
+    /// its samples into `sink`; the envelope when Prometheus says `success`.
+    async fn get(
+        &self,
+        path: &str,
+        tenant: &str,
+        sink: &mut (dyn Sink + Send),
+    ) -> Result<Envelope, FetchError> {
         let url = format!("{}{path}", self.base);
         let uri: hyper::Uri = url.parse().map_err(|e| FetchError::Unreachable {
             url: url.clone(),
             message: format!("bad URL: {e}"),
         })?;
         let call = async {
-            // At most `concurrency` calls (and connections) at once; the wait counts in the
-            // timeout, so a queue behind a slow Prometheus ends in `Timeout`.
+            // At most `per_tenant` of a tenant's calls, and `concurrency` in all (so
+            // connections), at once; the waits count in the timeout, so a queue behind a slow
+            // Prometheus ends in `Timeout`.
+            let _tenant = self.tenant_slot(tenant).await?;
             let _permit = self
                 .in_flight
                 .acquire()
@@ -357,23 +350,7 @@ impl Prometheus {
                         message: error_chain(&e),
                     })?;
             let status = response.status().as_u16();
-            let limit = self.bounds.body_bytes;
-            let body = http_body_util::Limited::new(response.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        FetchError::TooLarge(format!(
-                            "over limits.prometheusBodyBytes ({limit} bytes)"
-                        ))
-                    } else {
-                        FetchError::Unreachable {
-                            url: self.base.clone(),
-                            message: format!("reading the body: {e}"),
-                        }
-                    }
-                })?
-                .to_bytes();
+            let body = self.read_body(response.into_body()).await?;
             Ok::<_, FetchError>((status, body))
         };
         let (status, body) = tokio::time::timeout(self.timeout, call)
@@ -382,23 +359,31 @@ impl Prometheus {
         // What Prometheus (or a proxy before it) says is logged and may reach the caller: a
         // body that echoes the request's Authorization must not carry it further.
         let redact = |text: &str| crate::access::redact(text, &self.access.secrets());
-        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
-            if status == 200 {
-                FetchError::Decode(e.to_string())
-            } else {
-                FetchError::Api {
+        let envelope = match crate::answer::decode(&body, self.bounds.series, sink) {
+            Ok(envelope) => envelope,
+            Err(DecodeError::TooManySeries(n)) => {
+                return Err(FetchError::TooLarge(format!(
+                    "{n} series or more, over limits.prometheusSeries ({})",
+                    self.bounds.series
+                )))
+            }
+            Err(DecodeError::Json(e)) if status == 200 => {
+                return Err(FetchError::Decode(e.to_string()))
+            }
+            Err(DecodeError::Json(_)) => {
+                return Err(FetchError::Api {
                     status,
                     // Redacted before it is cut, so that a cut secret cannot survive in part.
                     message: redact(&String::from_utf8_lossy(&body[..body.len().min(4096)]))
                         .chars()
                         .take(200)
                         .collect(),
-                }
+                });
             }
-        })?;
+        };
         if envelope.error_type.as_deref() == Some("bad_data") {
             return Err(FetchError::BadQuery(redact(
-                &envelope.error.unwrap_or_default(),
+                envelope.error.as_deref().unwrap_or_default(),
             )));
         }
         if envelope.status != "success" || status != 200 {
@@ -406,16 +391,122 @@ impl Prometheus {
                 status,
                 message: redact(&format!(
                     "{}: {}",
-                    envelope.error_type.unwrap_or_default(),
-                    envelope.error.unwrap_or_default()
+                    envelope.error_type.as_deref().unwrap_or_default(),
+                    envelope.error.as_deref().unwrap_or_default()
                 )),
             });
         }
-        envelope
-            .data
-            .ok_or_else(|| FetchError::Decode("success without `data`".into()))
+        if !envelope.has_data {
+            return Err(FetchError::Decode("success without `data`".into()));
+        }
+        Ok(envelope)
+    }
+
+    /// The body, at most `limits.prometheusBodyBytes`, into one buffer: a larger answer is cut
+    /// off at the cap without being read further.
+    async fn read_body(&self, mut body: hyper::body::Incoming) -> Result<Vec<u8>, FetchError> {
+        let limit = self.bounds.body_bytes;
+        let too_large =
+            || FetchError::TooLarge(format!("over limits.prometheusBodyBytes ({limit} bytes)"));
+        let announced = hyper::body::Body::size_hint(&body).exact();
+        if announced.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| FetchError::Unreachable {
+                url: self.base.clone(),
+                message: format!("reading the body: {}", error_chain(&e)),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// One of `tenant`'s slots, waited for; its entry goes when no call holds or waits for one.
+    async fn tenant_slot(&self, tenant: &str) -> Result<TenantSlot<'_>, FetchError> {
+        let slots = {
+            let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            tenants
+                .entry(tenant.to_string())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(self.bounds.per_tenant.max(1)))
+                })
+                .clone()
+        };
+        // The guard exists while waiting too: a call given up in the queue cleans up as well.
+        let mut slot = TenantSlot {
+            owner: self,
+            tenant: tenant.to_string(),
+            slots: Some(slots.clone()),
+            permit: None,
+        };
+        slot.permit = Some(
+            slots
+                .acquire_owned()
+                .await
+                .map_err(|_| FetchError::Timeout(self.timeout))?,
+        );
+        Ok(slot)
     }
 }
+
+/// A tenant's call slot; on drop (call done, or given up waiting) the tenant's entry is removed
+/// when nothing else holds it, so tenants that come and go leave nothing behind.
+struct TenantSlot<'p> {
+    owner: &'p Prometheus,
+    tenant: String,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for TenantSlot<'_> {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        drop(self.slots.take());
+        let mut tenants = self.owner.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if tenants
+            .get(&self.tenant)
+            .is_some_and(|slots| Arc::strong_count(slots) == 1)
+        {
+            tenants.remove(&self.tenant);
+        }
+    }
+}
+
+/// A range answer summed over series per timestamp, finite samples only.
+#[derive(Default)]
+struct Sums(BTreeMap<i64, f64>);
+
+impl Sink for Sums {
+    fn point(&mut self, at: f64, value: f64) {
+        if value.is_finite() {
+            *self.0.entry(at.round() as i64).or_insert(0.0) += value;
+        }
+    }
+}
+
+/// An instant answer: each series' value, finite ones only.
+#[derive(Default)]
+struct Values(Vec<f64>);
+
+impl Sink for Values {
+    fn value(&mut self, _: f64, value: f64) {
+        if value.is_finite() {
+            self.0.push(value);
+        }
+    }
+}
+
+/// An answer whose samples are not needed (a parse check).
+struct Ignore;
+
+impl Sink for Ignore {}
 
 /// The error and its causes on one line (hyper's own message is only "client error").
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -427,35 +518,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-fn parse_value(text: &str) -> Result<f64, FetchError> {
-    // Prometheus writes special values as NaN, +Inf and -Inf; they count as missing points.
-    text.parse::<f64>()
-        .map_err(|_| FetchError::Decode(format!("sample value `{text}` is not a number")))
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    status: String,
-    #[serde(default)]
-    data: Option<serde_json::Value>,
-    #[serde(default, rename = "errorType")]
-    error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    #[serde(default)]
-    result: Vec<Series>,
-}
-
-#[derive(Deserialize)]
-struct Series {
-    #[serde(default)]
-    values: Option<Vec<(f64, String)>>,
-    #[serde(default)]
-    value: Option<(f64, String)>,
 }

@@ -41,6 +41,8 @@ pub struct Quotas {
     pub connection_age: Duration,
     /// Queries to Prometheus in flight at once: also the most connections to it.
     pub prometheus_concurrency: usize,
+    /// Queries to Prometheus in flight at once for one namespace's workloads.
+    pub prometheus_concurrency_per_namespace: usize,
     /// Bytes of one Prometheus answer.
     pub prometheus_body_bytes: usize,
     /// Series in one Prometheus answer.
@@ -66,7 +68,10 @@ impl Default for Quotas {
             streams: 1000,
             connection_age: Duration::from_secs(30 * 60),
             prometheus_concurrency: 8,
-            prometheus_body_bytes: 32 << 20,
+            prometheus_concurrency_per_namespace: 2,
+            // A range chunk is at most `queries.maxSteps` points (~300 KiB as JSON); every
+            // call in flight may hold this much.
+            prometheus_body_bytes: 8 << 20,
             prometheus_series: 10_000,
             cache_entries: 4096,
         }

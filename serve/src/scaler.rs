@@ -434,7 +434,7 @@ impl Scaler {
                     message,
                 }
             })?;
-            match self.prometheus.check(query).await {
+            match self.prometheus.check(query, namespace).await {
                 Ok(()) => {}
                 Err(FetchError::BadQuery(message)) => {
                     tracing::warn!(namespace, name, key, error = %message, "prometheus does not parse a query");
@@ -558,11 +558,16 @@ impl Scaler {
     /// and current replicas from Prometheus.
     async fn fetch(&self, state: &mut State) -> Result<Fetched, FetchError> {
         let now_ms = unix_ms();
+        let tenant = state.labels.namespace.clone();
         let backfill = state.history.is_empty();
         let mut answered = false;
         for chunk in state.history.missing(now_ms as f64 / 1000.0) {
             self.telemetry.range_queries.inc();
-            match self.prometheus.range(&state.spec.query, chunk).await {
+            match self
+                .prometheus
+                .range(&state.spec.query, chunk, &tenant)
+                .await
+            {
                 Ok(range) => {
                     self.telemetry.samples_fetched.inc_by(range.samples as u64);
                     state.history.merge(chunk.start, chunk.end, &range.points);
@@ -577,7 +582,7 @@ impl Scaler {
         if backfill && answered {
             self.telemetry.backfills.inc();
         }
-        let now = self.prometheus.instant(&state.spec.query).await?;
+        let now = self.prometheus.instant(&state.spec.query, &tenant).await?;
         self.telemetry.samples_fetched.inc_by(now.len() as u64);
         state.history.set_tail(now_ms, now.iter().sum());
         let window = state
@@ -590,7 +595,7 @@ impl Scaler {
             .set(window.span_seconds() as i64);
         if let Some(q) = &state.spec.ready_time_query {
             // Ready times are optional input: a failing query keeps the last ones read.
-            match self.prometheus.instant(q).await {
+            match self.prometheus.instant(q, &tenant).await {
                 Ok(v) => state.ready_seconds = v.into_iter().filter(|s| *s >= 0.0).collect(),
                 Err(e) => tracing::debug!(error = %e, "readyTimeQuery gave nothing"),
             }
@@ -598,7 +603,13 @@ impl Scaler {
             state.ready_seconds = state.spec.ready_seconds.into_iter().collect();
         }
         let current = match &state.spec.replicas_query {
-            Some(q) => Some(self.prometheus.instant(q).await?.iter().sum::<f64>()),
+            Some(q) => Some(
+                self.prometheus
+                    .instant(q, &tenant)
+                    .await?
+                    .iter()
+                    .sum::<f64>(),
+            ),
             None => None,
         };
         Ok(Fetched { window, current })

@@ -87,6 +87,7 @@ impl Server {
         let q = &config.settings.quotas;
         let bounds = crate::prometheus::Bounds {
             concurrency: q.prometheus_concurrency,
+            per_tenant: q.prometheus_concurrency_per_namespace,
             body_bytes: q.prometheus_body_bytes,
             series: q.prometheus_series,
             cache_entries: q.cache_entries,

@@ -50,7 +50,7 @@ fn client(prometheus: &Prometheus, access: &Access) -> Client {
 async fn ask(client: &Client) -> Result<Vec<f64>, FetchError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let answer = client.instant("vector(7)").await;
+        let answer = client.instant("vector(7)", "test").await;
         let starting = matches!(&answer, Err(FetchError::Unreachable { message, .. }) if message.contains("onnection refused"));
         if !starting || std::time::Instant::now() > deadline {
             return answer;
@@ -244,7 +244,7 @@ async fn a_bearer_token_and_tenant_header_are_sent_and_the_token_rereads_when_it
         &access,
     )
     .unwrap();
-    let (head, _) = tokio::join!(request_head(&listener), client.instant("up"));
+    let (head, _) = tokio::join!(request_head(&listener), client.instant("up", "test"));
     assert!(
         head.contains("authorization: bearer first-token\r\n"),
         "{head}"
@@ -253,7 +253,7 @@ async fn a_bearer_token_and_tenant_header_are_sent_and_the_token_rereads_when_it
 
     std::fs::write(&token, "second-token").unwrap();
     tokio::time::sleep(SECRET_RELOAD + Duration::from_millis(200)).await;
-    let (head, _) = tokio::join!(request_head(&listener), client.instant("up"));
+    let (head, _) = tokio::join!(request_head(&listener), client.instant("up", "test"));
     assert!(
         head.contains("authorization: bearer second-token\r\n"),
         "{head}"
@@ -262,7 +262,7 @@ async fn a_bearer_token_and_tenant_header_are_sent_and_the_token_rereads_when_it
     // A token file that goes away fails the call, naming the file, not the old token.
     std::fs::remove_file(&token).unwrap();
     tokio::time::sleep(SECRET_RELOAD + Duration::from_millis(200)).await;
-    let e = client.instant("up").await.unwrap_err();
+    let e = client.instant("up", "test").await.unwrap_err();
     assert!(
         matches!(&e, FetchError::Credentials(m) if m.contains("bearerTokenFile") && !m.contains("second-token")),
         "{e:?}"
@@ -340,7 +340,7 @@ async fn an_answer_that_echoes_the_credentials_is_redacted() {
             .unwrap();
             let (_, answer) = tokio::join!(
                 echo_authorization(&listener, status, body),
-                client.instant("up")
+                client.instant("up", "test")
             );
             let text = answer.unwrap_err().to_string();
             assert!(text.contains("<redacted>"), "{status}: {text}");

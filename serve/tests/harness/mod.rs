@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 /// Serves `handler(path, query)` over HTTP/1 on a free loopback port.
-async fn http_server<F>(handler: F) -> SocketAddr
+pub async fn http_server<F>(handler: F) -> SocketAddr
 where
     F: Fn(String, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>
         + Send
@@ -182,7 +182,7 @@ impl Prometheus {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(v) = client.instant(query).await {
+            if let Ok(v) = client.instant(query, "test").await {
                 if v.contains(&want) {
                     return;
                 }
