@@ -315,7 +315,7 @@ mod tests {
         let series = r#"{"metric":{},"values":[[1,"1"]]}"#;
         let body = format!(
             r#"{{"status":"success","data":{{"result":[{}]}}}}"#,
-            vec![series; 5].join(",")
+            [series; 5].join(",")
         );
         let (result, got) = run(&body, 3);
         assert!(
