@@ -97,6 +97,8 @@ struct TlsFile {
 struct LimitsFile {
     workloads: Option<usize>,
     workloads_per_namespace: Option<usize>,
+    policies: Option<usize>,
+    policies_per_namespace: Option<usize>,
     metadata_keys: Option<usize>,
     key_bytes: Option<usize>,
     value_bytes: Option<usize>,
@@ -240,12 +242,18 @@ impl Config {
         }
         let q = &mut config.settings.quotas;
         let l = &file.limits;
-        let caps: [(&str, Option<usize>, &mut usize); 16] = [
+        let caps: [(&str, Option<usize>, &mut usize); 18] = [
             ("workloads", l.workloads, &mut q.workloads),
             (
                 "workloadsPerNamespace",
                 l.workloads_per_namespace,
                 &mut q.workloads_per_namespace,
+            ),
+            ("policies", l.policies, &mut q.policies),
+            (
+                "policiesPerNamespace",
+                l.policies_per_namespace,
+                &mut q.policies_per_namespace,
             ),
             ("metadataKeys", l.metadata_keys, &mut q.metadata_keys),
             ("keyBytes", l.key_bytes, &mut q.key_bytes),

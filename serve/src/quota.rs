@@ -16,6 +16,13 @@ pub struct Quotas {
     pub workloads: usize,
     /// Workload triggers held per namespace, so one tenant cannot take every slot.
     pub workloads_per_namespace: usize,
+    /// Distinct policies (a policy with its params) loaded at once, in total. Each keeps its own
+    /// instances (up to the engine's `idle_instances`, 4, each at most its memory limit):
+    /// workloads with the same policy and params share them.
+    pub policies: usize,
+    /// Distinct policies loaded at once for one namespace, so that params unique to each
+    /// workload cost their tenant, not the scaler's memory.
+    pub policies_per_namespace: usize,
     /// Keys in one trigger's metadata (KEDA's own and `param.*` included).
     pub metadata_keys: usize,
     /// Bytes of one metadata key.
@@ -56,6 +63,8 @@ impl Default for Quotas {
         Quotas {
             workloads: 500,
             workloads_per_namespace: 100,
+            policies: 32,
+            policies_per_namespace: 8,
             metadata_keys: 64,
             key_bytes: 128,
             value_bytes: 8 * 1024,

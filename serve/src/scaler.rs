@@ -471,7 +471,7 @@ impl Scaler {
     /// Loads the trigger's policy off the async workers (a module compiles for up to the engine's
     /// compile-time limit): a built-in by name, or a file only under the operator's policy dir.
     /// Errors say what failed, never what the file holds.
-    async fn load(&self, namespace: &str, spec: &Spec) -> Result<leadtime::Policy, MetadataError> {
+    async fn load(&self, namespace: &str, spec: &Spec) -> Result<leadtime::Policy, ScaleError> {
         let bad = |message: String| MetadataError {
             key: "policy".into(),
             message,
@@ -488,7 +488,7 @@ impl Scaler {
                     .components()
                     .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
                 {
-                    return Err(bad(format!("{} is outside policyDir", spec.policy)));
+                    return Err(bad(format!("{} is outside policyDir", spec.policy)).into());
                 }
                 let path = dir.join(path.as_ref());
                 // Resolved too: a link must not lead out of the directory. The error names the
@@ -500,15 +500,19 @@ impl Scaler {
                     .canonicalize()
                     .map_err(|e| bad(format!("policyDir cannot be opened ({})", e.kind())))?;
                 if !real.starts_with(&root) {
-                    return Err(bad(format!("{} is outside policyDir", spec.policy)));
+                    return Err(bad(format!("{} is outside policyDir", spec.policy)).into());
                 }
                 Source::File(Cow::Owned(real))
             }
             _ => Source::Builtin(Cow::Owned(spec.policy.clone())),
         };
         let key = template_key(namespace, &source, &spec.params);
-        if let Some(template) = self.templates().get(&key) {
-            return Ok(template.fork());
+        {
+            let mut templates = self.templates();
+            if let Some(template) = templates.get(&key) {
+                return Ok(template.fork());
+            }
+            self.room_for_policy(&mut templates, namespace)?;
         }
         let engine = self.engine.clone();
         let params = spec.params.clone();
@@ -521,12 +525,49 @@ impl Scaler {
                 bad(format!("`{}` does not load ({})", spec.policy, e.kind()))
             })?;
         let mut templates = self.templates();
-        // Policies no workload holds any more (a trigger that failed its checks after loading)
-        // go before another is kept: a caller cycling params must not pile up instances between
-        // two evictions. What stays is bounded by the workloads held.
-        templates.retain(|_, template| template.handles() > 1);
+        if !templates.contains_key(&key) {
+            // Checked again: other loads may have taken the room while this one compiled.
+            self.room_for_policy(&mut templates, namespace)?;
+        }
         // Two first loads at once: the first one in is kept, so both share its instances.
         Ok(templates.entry(key).or_insert(template).fork())
+    }
+
+    /// Whether one more distinct policy (a policy with its params) fits, in total and in
+    /// `namespace`. Each holds its own instances (up to `idle_instances`, each up to the
+    /// engine's memory limit), so a tenant that gives every workload different params pays for
+    /// it in its own count instead of in the scaler's memory.
+    fn room_for_policy(
+        &self,
+        templates: &mut HashMap<String, leadtime::Policy>,
+        namespace: &str,
+    ) -> Result<(), QuotaError> {
+        // Policies no workload holds any more (a trigger that failed its checks after loading)
+        // go first: a caller cycling params must not pile up instances between two evictions.
+        templates.retain(|_, template| template.handles() > 1);
+        let q = &self.settings.quotas;
+        if templates.len() >= q.policies {
+            return Err(QuotaError {
+                cap: "policies",
+                limit: q.policies,
+                detail: "no room for another policy and params; workloads with the same policy \
+                         and params share one"
+                    .into(),
+            });
+        }
+        let prefix = format!("{namespace} ");
+        let here = templates.keys().filter(|k| k.starts_with(&prefix)).count();
+        if here >= q.policies_per_namespace {
+            return Err(QuotaError {
+                cap: "policiesPerNamespace",
+                limit: q.policies_per_namespace,
+                detail: format!(
+                    "namespace {namespace} holds {here} distinct policies and params; workloads \
+                     with the same policy and params share one"
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn templates(&self) -> std::sync::MutexGuard<'_, HashMap<String, leadtime::Policy>> {

@@ -119,6 +119,52 @@ async fn names_are_kubernetes_names_and_metrics_stay_well_formed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn params_unique_to_each_workload_count_against_their_namespace() {
+    let (_exporter, prometheus) = started().await;
+    let mut scaler = Scaler::start_with_extra(
+        &prometheus.url(),
+        "limits:\n  policies: 3\n  policiesPerNamespace: 2\n",
+    )
+    .await;
+    let headroom = |h: &'static str| meta(LOAD_Q, &[("param.headroom", h)]);
+    let call = |ns: &'static str, name: &'static str, m: &[(&'static str, &'static str)]| {
+        GetMetricsRequest {
+            scaled_object_ref: Some(object_in(ns, name, m)),
+            metric_name: String::new(),
+        }
+    };
+    // Two param sets in `test`: each workload its own policy instances.
+    assert!(scaler.desired("a", &headroom("0.1")).await.is_ok());
+    assert!(scaler.desired("b", &headroom("0.2")).await.is_ok());
+    // A third is over the namespace's count...
+    let over = scaler.desired("c", &headroom("0.3")).await.unwrap_err();
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over}");
+    assert!(
+        over.message().contains("limits.policiesPerNamespace"),
+        "{over}"
+    );
+    // ...while a workload with params already loaded shares their instances and is served.
+    assert!(scaler.desired("d", &headroom("0.1")).await.is_ok());
+    // Another namespace has its own count, up to the total.
+    let other = meta("vector(250)", &[("param.headroom", "0.4")]);
+    scaler
+        .client
+        .get_metrics(call("other", "a", &other))
+        .await
+        .unwrap();
+    let third = meta("vector(250)", &[("param.headroom", "0.5")]);
+    let over = scaler
+        .client
+        .get_metrics(call("third", "a", &third))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over}");
+    assert!(over.message().contains("`limits.policies`"), "{over}");
+    // The workloads held keep answering.
+    assert!(scaler.desired("b", &headroom("0.2")).await.unwrap() >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caps_answer_resource_exhausted_and_held_workloads_keep_working() {
     let (_exporter, prometheus) = started().await;
     let mut scaler = Scaler::start_with_extra(
