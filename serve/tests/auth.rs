@@ -120,6 +120,58 @@ async fn only_allowed_clients_with_the_cas_certificate_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_handshakes_from_keda_s_own_address_do_not_lock_it_out() {
+    let (_exporter, prometheus) = started().await;
+    let pki = Pki::new("test CA");
+    let keda = pki.issue("keda", &["keda-operator.keda.svc"], "keda-operator");
+    let config = config(&prometheus.url(), &pki, &["keda-operator.keda.svc"]);
+    let per_ip = config.settings.quotas.connections_per_ip;
+    let mut scaler = Scaler::start_parsed(config, Some((&pki, &keda))).await;
+    assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
+
+    // 400 sockets from the same address as KEDA (loopback), each sending the first 5 bytes of
+    // a ClientHello (a record header announcing 512 bytes) and nothing more: 12x the
+    // per-address cap.
+    let mut stalled = Vec::new();
+    for _ in 0..400 {
+        let mut socket = tokio::net::TcpStream::connect(scaler.grpc).await.unwrap();
+        use tokio::io::AsyncWriteExt;
+        socket
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+            .await
+            .unwrap();
+        stalled.push(socket);
+    }
+    assert!(stalled.len() > per_ip * 10);
+    // A new connection of KEDA's is served while they are held, every time.
+    for _ in 0..5 {
+        let mut keda_client = tokio::time::timeout(
+            Duration::from_secs(5),
+            tls_client(scaler.grpc, &pki.ca_pem(), Some(&keda)),
+        )
+        .await
+        .expect("KEDA's handshake waited behind stalled ones")
+        .unwrap();
+        let active = keda_client.is_active(object("api", &trigger())).await;
+        assert!(active.unwrap().into_inner().result);
+    }
+    // The stalled sockets were ended by the scaler (evicted, oldest first), not kept.
+    use tokio::io::AsyncReadExt;
+    let mut closed = 0;
+    for socket in stalled.iter_mut().take(100) {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(50), socket.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 100, "the 100 oldest stalled handshakes are closed");
+    drop(stalled);
+    scaler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_verified_caller_has_its_own_workload_state() {
     let (_exporter, prometheus) = started().await;
     let pki = Pki::new("test CA");
