@@ -493,9 +493,13 @@ impl Scaler {
                 let path = dir.join(path.as_ref());
                 // Resolved too: a link must not lead out of the directory. The error names the
                 // caller's path, not where policyDir is.
-                let real = path
-                    .canonicalize()
-                    .map_err(|e| bad(format!("{} cannot be opened ({})", spec.policy, e.kind())))?;
+                // The reason stays in the scaler's log: through a link the operator put there,
+                // "not a directory" against "not found" would tell the caller what exists
+                // outside the directory.
+                let real = path.canonicalize().map_err(|e| {
+                    tracing::debug!(namespace, policy = %spec.policy, error = %e.kind(), "policy file cannot be opened");
+                    bad(format!("{} cannot be opened", spec.policy))
+                })?;
                 let root = dir
                     .canonicalize()
                     .map_err(|e| bad(format!("policyDir cannot be opened ({})", e.kind())))?;

@@ -298,6 +298,25 @@ async fn policy_files_only_from_the_operators_directory() {
             .unwrap(),
         3.0
     );
+    // A link the operator put there, to a directory outside: what lies beyond it cannot be
+    // told apart, a file where a directory would be from nothing at all.
+    let etc = std::env::temp_dir().join(format!("leadtime-etc-{}", std::process::id()));
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("passwd"), "root:x:0:0\n").unwrap();
+    std::os::unix::fs::symlink(&etc, dir.join("shared")).unwrap();
+    let mut answers = Vec::new();
+    for probe in ["shared/passwd/x.wat", "shared/absent/x.wat"] {
+        let err = scaler
+            .desired("b", &meta(LOAD_Q, &[("policy", probe)]))
+            .await
+            .unwrap_err();
+        answers.push(err.message().replace(probe, "PATH"));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "an oracle for paths outside policyDir"
+    );
+    std::fs::remove_dir_all(&etc).unwrap();
     for (path, why) in [
         (escape.as_str(), "outside policyDir"),
         ("missing.wat", "cannot be opened"),
