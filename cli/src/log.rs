@@ -62,6 +62,7 @@ where
             .fmt_fields(tracing_subscriber::fmt::format::debug_fn(text_field).delimited(" "))
             .finish()
             .with(filter)
+            .with(provoked())
             .init(),
         // serde_json escapes every control character: a value cannot end its line early.
         Format::Json => builder
@@ -71,8 +72,53 @@ where
             .with_span_list(false)
             .finish()
             .with(filter)
+            .with(provoked())
             .init(),
     }
+}
+
+/// Targets whose warnings a caller provokes at will, one per connection: h2's when a client
+/// resets streams faster than it may (HTTP/2 rapid reset) or makes the server reset too many.
+/// h2 then closes the connection (GOAWAY), which is the defence; the line says nothing new the
+/// second time.
+const PROVOKED: &[&str] = &["h2"];
+
+/// How often one of [`PROVOKED`]'s warnings is written at most.
+const PROVOKED_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A filter that lets [`PROVOKED`]'s warnings through at most once per [`PROVOKED_INTERVAL`]:
+/// a flood of such connections must not flood the log (3,783 lines in 30 s before). Their
+/// callsites are asked every time (`sometimes`); every other callsite is left to the filter.
+fn provoked<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    use tracing::subscriber::Interest;
+    fn is_provoked(meta: &tracing::Metadata<'_>) -> bool {
+        let target = meta.target();
+        meta.is_event()
+            && *meta.level() == tracing::Level::WARN
+            && PROVOKED
+                .iter()
+                .any(|t| target == *t || target.starts_with(&format!("{t}::")))
+    }
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    tracing_subscriber::filter::DynFilterFn::new(move |meta, _| {
+        if !is_provoked(meta) {
+            return true;
+        }
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < PROVOKED_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    })
+    .with_callsite_filter(|meta| {
+        if is_provoked(meta) {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    })
 }
 
 /// Whether to colour a stream that is (or is not) a terminal: only a terminal, and never when
