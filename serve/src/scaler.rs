@@ -341,7 +341,7 @@ impl Scaler {
                 e.used = Instant::now();
                 return Ok(e.state.clone());
             }
-            self.room_for(&workloads, namespace)?;
+            self.room_for(&workloads, caller, namespace)?;
         }
         let (supervisor, labels, scheduler) = self.build(namespace, name, spec).await?;
         let state = Arc::new(tokio::sync::Mutex::new(State {
@@ -358,7 +358,7 @@ impl Scaler {
         let mut workloads = self.lock();
         if !workloads.contains_key(&key) {
             // Checked again: other calls may have taken the room while this one loaded.
-            self.room_for(&workloads, namespace)?;
+            self.room_for(&workloads, caller, namespace)?;
         }
         // Two first calls at once: the first one in wins.
         let entry = workloads.entry(key).or_insert(Entry {
@@ -371,8 +371,14 @@ impl Scaler {
         Ok(state)
     }
 
-    /// Whether one more workload fits, in total and in `namespace`.
-    fn room_for(&self, workloads: &HashMap<Key, Entry>, namespace: &str) -> Result<(), QuotaError> {
+    /// Whether one more workload fits, in total and in `namespace` for `caller`: each allowed
+    /// client has a namespace's count of its own, so a second one cannot fill KEDA's.
+    fn room_for(
+        &self,
+        workloads: &HashMap<Key, Entry>,
+        caller: &Caller,
+        namespace: &str,
+    ) -> Result<(), QuotaError> {
         let q = &self.settings.quotas;
         if workloads.len() >= q.workloads {
             return Err(QuotaError {
@@ -383,7 +389,7 @@ impl Scaler {
         }
         let here = workloads
             .keys()
-            .filter(|k| k.namespace == namespace)
+            .filter(|k| k.namespace == namespace && &k.caller == caller)
             .count();
         if here >= q.workloads_per_namespace {
             return Err(QuotaError {

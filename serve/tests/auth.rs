@@ -194,6 +194,28 @@ async fn each_verified_caller_has_its_own_workload_state() {
         .unwrap();
     assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
     assert_eq!(workloads(scaler.metrics().await), 2.0);
+    // The second caller fills the namespace's workload slots (limits.workloadsPerNamespace)...
+    let mut filled = 1;
+    let over = loop {
+        match scaler.desired(&format!("fill-{filled}"), &trigger()).await {
+            Ok(_) => filled += 1,
+            Err(status) => break status,
+        }
+        assert!(
+            filled <= 100,
+            "no cap on a caller's workloads in a namespace"
+        );
+    };
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over}");
+    assert!(
+        over.message().contains("limits.workloadsPerNamespace"),
+        "{over}"
+    );
+    // ...and KEDA still gets a new workload there: the count is per caller.
+    scaler.client = tls_client(scaler.grpc, &pki.ca_pem(), Some(&keda))
+        .await
+        .unwrap();
+    assert_eq!(scaler.desired("web", &trigger()).await.unwrap(), 3.0);
     scaler.shutdown().await;
 }
 
