@@ -88,6 +88,26 @@ def _from_series(series: pd.Series, name: str, resample: Optional[str]) -> _nati
     )
 
 
+#: Column names taken for times, as the CLI takes them in a CSV header.
+_TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime", "t")
+
+
+def _time_column(frame: pd.DataFrame) -> str:
+    """The time column of a frame without a DatetimeIndex, found as the CLI finds it: the one
+    datetime column, else a column named like a time; else an error naming ``time_column=``."""
+    dated = list(frame.select_dtypes(include=["datetime", "datetimetz"]).columns)
+    if len(dated) == 1:
+        return dated[0]
+    named = [c for c in frame.columns if str(c).lower() in _TIME_NAMES]
+    if len(dated) == 0 and len(named) == 1:
+        return named[0]
+    raise BadRequestError(
+        "a DataFrame trace needs a DatetimeIndex or a time column: pass time_column= (columns: "
+        f"{list(frame.columns)}; {len(dated)} of them datetimes)",
+        "bad-request",
+    )
+
+
 def _value_column(frame: pd.DataFrame, value_column: Optional[str], exclude: Sequence[str]) -> str:
     if value_column is not None:
         if value_column not in frame.columns:
@@ -112,7 +132,8 @@ def load_trace(
     resample: Optional[str] = None,
 ) -> _native.Trace:
     """A checked trace from a CSV path, a pandas Series (DatetimeIndex) or DataFrame (a
-    DatetimeIndex or ``time_column``, and ``value_column`` or the first numeric column), or a
+    DatetimeIndex, ``time_column``, or the time column found as the CLI finds it, and
+    ``value_column`` or the first numeric column), or a
     1-D NumPy array of values every ``step`` from ``start`` (default the Unix epoch; NaN is a
     gap). ``resample`` is ``STEP[:mean|max|sum]``, as the CLI's ``--resample``."""
     if isinstance(trace, _native.Trace):
@@ -123,6 +144,8 @@ def load_trace(
         return _from_series(trace, name or (str(trace.name) if trace.name is not None else "series"), resample)
     if isinstance(trace, pd.DataFrame):
         frame = trace
+        if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
+            time_column = _time_column(frame)
         if time_column is not None:
             if time_column not in frame.columns:
                 raise BadRequestError(f"no time column {time_column!r} (columns: {list(frame.columns)})", "bad-request")

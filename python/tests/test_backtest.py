@@ -211,6 +211,18 @@ def test_bad_traces_name_the_point() -> None:
         leadtime.load_trace(np.array([1.0, -2.0]), step="1m")
     with pytest.raises(leadtime.BadRequestError, match="DatetimeIndex"):
         leadtime.load_trace(pd.Series([1.0, 2.0]))
+    # A DataFrame as read_csv gives it: its time column is found as the CLI finds it...
+    frame = pd.DataFrame({"timestamp": index, "load": values})
+    found = leadtime.load_trace(frame, resample="1m:max")
+    np.testing.assert_array_equal(found.values, trace_values := [1.0, 2.0, 4.0, np.nan, 5.0, 6.0])
+    named = pd.DataFrame({"when": index, "load": values})
+    np.testing.assert_array_equal(leadtime.load_trace(named, resample="1m:max").values, trace_values)
+    text = pd.DataFrame({"time": [str(t) for t in index], "load": values})
+    np.testing.assert_array_equal(leadtime.load_trace(text, resample="1m:max").values, trace_values)
+    # ...and where it cannot be, the error names time_column= and the columns seen.
+    for ambiguous in [pd.DataFrame({"a": index, "b": index, "load": values}), pd.DataFrame({"x": values, "load": values})]:
+        with pytest.raises(leadtime.BadRequestError, match=r"pass time_column= \(columns: \["):
+            leadtime.load_trace(ambiguous)
     with pytest.raises(leadtime.BadRequestError, match="no such file|No such file"):
         leadtime.load_trace("missing.csv")
     # Resampling takes what the grid check refuses.
