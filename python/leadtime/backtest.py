@@ -80,6 +80,13 @@ def _from_series(series: pd.Series, name: str, resample: Optional[str]) -> _nati
             f"{name}: a Series trace needs a DatetimeIndex (or give a NumPy array with step=)",
             "bad-request",
         )
+    missing = np.flatnonzero(series.index.isna())
+    if len(missing):
+        # As epoch milliseconds a NaT would read -9223372036854775808 ms: say what it is.
+        raise BadRequestError(
+            f"{name}: row {missing[0]} has no time (NaT; {len(missing)} such rows): drop them or fill the times",
+            "bad-request",
+        )
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     times = _index_ms(series.index)
     keep = ~np.isnan(values)  # a missing value is a gap

@@ -211,7 +211,7 @@ def test_bad_traces_name_the_point() -> None:
         leadtime.load_trace(np.array([1.0, -2.0]), step="1m")
     with pytest.raises(leadtime.BadRequestError, match="DatetimeIndex"):
         leadtime.load_trace(pd.Series([1.0, 2.0]))
-    # A DataFrame as read_csv gives it: its time column is found as the CLI finds it...
+    # A DataFrame as read_csv gives it: its time column is found as the CLI finds it.
     frame = pd.DataFrame({"timestamp": index, "load": values})
     found = leadtime.load_trace(frame, resample="1m:max")
     np.testing.assert_array_equal(found.values, trace_values := [1.0, 2.0, 4.0, np.nan, 5.0, 6.0])
@@ -219,7 +219,10 @@ def test_bad_traces_name_the_point() -> None:
     np.testing.assert_array_equal(leadtime.load_trace(named, resample="1m:max").values, trace_values)
     text = pd.DataFrame({"time": [str(t) for t in index], "load": values})
     np.testing.assert_array_equal(leadtime.load_trace(text, resample="1m:max").values, trace_values)
-    # ...and where it cannot be, the error names time_column= and the columns seen.
+    # A missing time is named as such, with its row, not as a huge negative number.
+    with pytest.raises(leadtime.BadRequestError, match=r"row 2 has no time \(NaT; 1 such rows\)"):
+        leadtime.load_trace(pd.DataFrame({"timestamp": list(index[:2]) + [pd.NaT] + list(index[3:]), "load": values}))
+    # Where the time column cannot be found, the error names time_column= and the columns seen.
     for ambiguous in [pd.DataFrame({"a": index, "b": index, "load": values}), pd.DataFrame({"x": values, "load": values})]:
         with pytest.raises(leadtime.BadRequestError, match=r"pass time_column= \(columns: \["):
             leadtime.load_trace(ambiguous)
