@@ -292,10 +292,7 @@ impl Trace {
                 if t_ms == prev_t && resample.is_none() {
                     return Err(line_err(
                         line,
-                        format!(
-                            "time `{t}` repeats the time of line {prev_line}; --resample STEP \
-                             buckets such a trace"
-                        ),
+                        format!("time `{t}` repeats the time of line {prev_line}; {RESAMPLE_HINT}"),
                     ));
                 }
                 if t_ms < prev_t {
@@ -336,7 +333,7 @@ impl Trace {
                     line,
                     format!(
                         "time is {}s off the trace's {}s grid (step taken as the most common \
-                         difference between rows); --resample STEP buckets such a trace",
+                         difference between rows); {RESAMPLE_HINT}",
                         off_grid as f64 / 1000.0,
                         step_ms as f64 / 1000.0
                     ),
@@ -496,6 +493,10 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .ok()
         .map(|t| t.timestamp_millis())
 }
+
+/// What to do about a trace off its grid, in the words of both front ends.
+const RESAMPLE_HINT: &str =
+    "resampling buckets such a trace (--resample STEP in the CLI, resample=\"STEP\" in Python)";
 
 const TIME_NAMES: &[&str] = &["timestamp", "time", "ts", "date", "datetime", "t"];
 

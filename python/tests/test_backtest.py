@@ -205,7 +205,7 @@ def test_bad_traces_name_the_point() -> None:
     times = ["00:00:00", "00:01:00", "00:02:00", "00:02:30", "00:04:00", "00:05:00"]
     index = pd.to_datetime([f"2024-01-01 {t}" for t in times])
     values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
-    with pytest.raises(leadtime.BadRequestError, match=r"load:4: time is 30s off the trace's 60s grid"):
+    with pytest.raises(leadtime.BadRequestError, match=r"load:4: time is 30s off the trace's 60s grid.*resample=\"STEP\" in Python"):
         leadtime.load_trace(pd.Series(values, index=index, name="load"))
     with pytest.raises(leadtime.BadRequestError, match="must be a finite number"):
         leadtime.load_trace(np.array([1.0, -2.0]), step="1m")
