@@ -626,7 +626,7 @@ impl Trace {
                     i,
                     format!(
                         "time is {}s off the trace's {}s grid (the most common difference \
-                         between points); resampling buckets such a trace",
+                         between points); {RESAMPLE_HINT}",
                         off_grid as f64 / 1000.0,
                         step_ms as f64 / 1000.0
                     ),
