@@ -65,6 +65,12 @@ enum Command {
     Evaluate(cmd::evaluate::Args),
     /// What a policy costs: load time, per-call p50 and p99, fuel per call, memory per instance.
     Bench(cmd::bench::Args),
+    /// Compiles one module from stdin to stdout for a parent `leadtime` (`leadtime::CompileWorker`).
+    #[command(hide = true)]
+    CompileWorker {
+        /// The parent engine's settings.
+        settings: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -118,5 +124,6 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Backtest(args) => cmd::backtest::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::CompileWorker { settings } => Ok(leadtime::run_compile_worker(&settings)),
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::sandbox::{self, Limits, Modes, StoreState};
 use crate::source::Source;
+use crate::worker::{CompileWorker, Compiled as Worked, Workers};
 use leadtime_wire::Params;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ struct Inner {
     compiled: Mutex<Lru>,
     flights: crate::flight::Flights<ModuleKey>,
     disk: Option<DiskCache>,
+    workers: Option<Workers>,
 }
 
 /// Builds an [`Engine`] with modes or a disk cache besides its limits.
@@ -57,6 +59,7 @@ pub struct EngineBuilder {
     limits: Limits,
     modes: Modes,
     cache_dir: Option<PathBuf>,
+    worker: Option<CompileWorker>,
 }
 
 impl EngineBuilder {
@@ -83,6 +86,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Compile in child processes run by `worker`, capped in memory and killed at
+    /// `Limits::compile_time`, instead of on a thread of this process (which wasmtime cannot stop
+    /// or cap). For hosts that load modules they do not trust.
+    pub fn compile_worker(&mut self, worker: &CompileWorker) -> &mut Self {
+        self.worker = Some(worker.clone());
+        self
+    }
+
     /// The engine.
     pub fn build(&self) -> Result<Engine> {
         let disk = self.cache_dir.clone().map(DiskCache::open).transpose()?;
@@ -99,6 +110,10 @@ impl EngineBuilder {
                 compiled: Mutex::new(Lru::default()),
                 flights: Default::default(),
                 disk,
+                workers: self
+                    .worker
+                    .clone()
+                    .map(|w| Workers::new(w, &self.limits, &self.modes)),
             }),
         })
     }
@@ -293,11 +308,22 @@ impl Engine {
         Ok(compiled)
     }
 
-    /// Compiles on a thread of its own and waits at most `Limits::compile_time`: compiling is
-    /// not metered by fuel. A compile past the deadline finishes on its thread and is dropped
-    /// (wasmtime cannot stop one midway); the limits checked before (`bounds`) keep that rare
-    /// and short.
+    /// Compiles within `Limits::compile_time` (compiling is not metered by fuel): in a worker
+    /// process, killed at the deadline, when the engine has one; else on a thread of its own,
+    /// where a compile past the deadline finishes and is dropped (wasmtime cannot stop one
+    /// midway) and only the limits checked before (`bounds`) keep that rare and short.
     fn compile_bounded(&self, binary: &[u8]) -> Result<Module> {
+        let cap = self.inner.limits.compile_time;
+        if let Some(workers) = &self.inner.workers {
+            return match workers.compile(binary, cap)? {
+                // SAFETY: the code is wasmtime's own output for these settings, made by this
+                // program in a child and read back whole through a pipe; deserializing checks it
+                // fits this engine.
+                Worked::Code(code) => unsafe { Module::deserialize(&self.inner.wasmtime, &code) }
+                    .map_err(|e| self.refused(binary, e)),
+                Worked::Refused(message) => Err(Error::invalid(wasmtime::Error::msg(message))),
+            };
+        }
         let (tx, rx) = mpsc::sync_channel(1);
         let engine = self.inner.wasmtime.clone();
         let bytes = binary.to_vec();
@@ -308,7 +334,6 @@ impl Engine {
                 let _ = tx.send(Module::new(&engine, &bytes).map_err(|e| (e, bytes)));
             })
             .map_err(|e| Error::Runtime(format!("starting a compile thread: {e}")))?;
-        let cap = self.inner.limits.compile_time;
         match rx.recv_timeout(cap) {
             Ok(Ok(module)) => Ok(module),
             Ok(Err((e, bytes))) => Err(self.refused(&bytes, e)),

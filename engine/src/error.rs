@@ -44,6 +44,13 @@ pub enum Error {
         /// The limit.
         cap: Duration,
     },
+    /// Compiling the module needed more memory than its compile worker may take
+    /// ([`crate::CompileWorker::memory_bytes`]).
+    #[error("compiling the module needed more than {cap} bytes (`CompileWorker::memory_bytes`)")]
+    CompileMemory {
+        /// The cap.
+        cap: u64,
+    },
     /// The same module failed to load a moment ago (any load-time error): it is not compiled
     /// again until the failure is [`FAILURE_MEMORY`](crate::FAILURE_MEMORY) old.
     #[error(
@@ -275,7 +282,8 @@ impl Error {
             Error::InvalidModule { .. }
             | Error::ModuleTooLarge { .. }
             | Error::ModuleOverLimit { .. }
-            | Error::CompileTimeout { .. } => ErrorKind::InvalidModule,
+            | Error::CompileTimeout { .. }
+            | Error::CompileMemory { .. } => ErrorKind::InvalidModule,
             Error::RecentlyFailed { kind, .. } => *kind,
             Error::MissingExport(_) => ErrorKind::MissingExport,
             Error::WrongSignature { .. } => ErrorKind::WrongSignature,

@@ -26,6 +26,7 @@ pub mod sandbox;
 mod source;
 pub mod supervisor;
 mod text;
+mod worker;
 
 pub use behavior::{Behavior, BehaviorError};
 pub use cache::{DISK_CACHE_BYTES, DISK_CACHE_MAX_AGE};
@@ -53,6 +54,7 @@ pub use supervisor::{
     SupervisorStats,
 };
 pub use text::escape_controls;
+pub use worker::{run_compile_worker, CompileWorker};
 
 /// The names of the built-in policies, default first.
 pub fn builtin_names() -> Vec<&'static str> {

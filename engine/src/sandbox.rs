@@ -243,6 +243,23 @@ pub(crate) fn wasmtime_config(limits: &Limits, modes: &Modes) -> Config {
     config
 }
 
+/// The config a compile worker builds code with: the engine's, without the instance pool (which
+/// shapes no code, and whose reservations would count against the worker's memory cap).
+pub(crate) fn compile_config(limits: &Limits, modes: &Modes) -> Config {
+    let mut plain = modes.clone();
+    plain.instance_pool = 0;
+    let mut config = wasmtime_config(limits, &plain);
+    if modes.pooled() && modes.pool_bounds_checks {
+        // The pooled engine's checks-in-code layout, which `wasmtime_config` sets only for a pool.
+        config
+            .signals_based_traps(false)
+            .memory_guard_size(0)
+            .guard_before_linear_memory(false)
+            .memory_reservation(limits.memory_bytes.min(wasm32_memory_bytes()) as u64);
+    }
+    config
+}
+
 /// wasmtime's fuel costs, but for `table.grow`: wasmtime charges a fuel unit per element asked
 /// for, before the growth is tried, so a `table.grow` of 4 billion elements would end the call as
 /// `out-of-fuel` without the limiter ever hearing of it, where growing memory past its cap (no

@@ -41,6 +41,10 @@ pub struct Config {
     pub auth: Auth,
     /// `logFormat`: `text` or `json` (checked here, applied by the command line).
     pub log_format: Option<String>,
+    /// How policies compile: in this program run as a worker child, capped by `limits.compiles`
+    /// and `limits.compileMemoryBytes` (the command line sets its own executable); unset, on a
+    /// thread of the scaler, which no cap can stop.
+    pub compile_worker: Option<leadtime::CompileWorker>,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             settings: Settings::default(),
             auth: Auth::Unset,
             log_format: None,
+            compile_worker: None,
         }
     }
 }
@@ -115,6 +120,9 @@ struct LimitsFile {
     prometheus_body_bytes: Option<usize>,
     prometheus_series: Option<usize>,
     cache_entries: Option<usize>,
+    compiles: Option<usize>,
+    compile_memory_bytes: Option<usize>,
+    compile_time: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -242,7 +250,7 @@ impl Config {
         }
         let q = &mut config.settings.quotas;
         let l = &file.limits;
-        let caps: [(&str, Option<usize>, &mut usize); 18] = [
+        let caps: [(&str, Option<usize>, &mut usize); 20] = [
             ("workloads", l.workloads, &mut q.workloads),
             (
                 "workloadsPerNamespace",
@@ -289,6 +297,12 @@ impl Config {
                 &mut q.prometheus_series,
             ),
             ("cacheEntries", l.cache_entries, &mut q.cache_entries),
+            ("compiles", l.compiles, &mut q.compiles),
+            (
+                "compileMemoryBytes",
+                l.compile_memory_bytes,
+                &mut q.compile_memory_bytes,
+            ),
         ];
         for (name, value, slot) in caps {
             if let Some(v) = value {
@@ -305,6 +319,7 @@ impl Config {
             q.streams_per_connection = v;
         }
         q.connection_age = dur("limits.connectionAge", &l.connection_age, q.connection_age)?;
+        q.compile_time = dur("limits.compileTime", &l.compile_time, q.compile_time)?;
         let rules = &mut config.settings.queries;
         if let Some(label) = file.queries.namespace_label {
             rules.namespace_label = (!label.is_empty()).then_some(label);

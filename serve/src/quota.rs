@@ -56,6 +56,12 @@ pub struct Quotas {
     pub prometheus_series: usize,
     /// Answers held in the instant-query cache.
     pub cache_entries: usize,
+    /// Policy modules compiling at once (each in a worker process of its own).
+    pub compiles: usize,
+    /// Memory of one compile's worker process; a module that needs more is refused.
+    pub compile_memory_bytes: usize,
+    /// Longest one policy module may take to compile (its worker is killed then).
+    pub compile_time: Duration,
 }
 
 impl Default for Quotas {
@@ -83,6 +89,11 @@ impl Default for Quotas {
             prometheus_body_bytes: 8 << 20,
             prometheus_series: 10_000,
             cache_entries: 4096,
+            compiles: 2,
+            // The built-in predictive policy compiles in 47 MB (peak RSS); an 85 KB module crafted to
+            // blow up the compiler took 1.9 GB before it was capped.
+            compile_memory_bytes: 256 << 20,
+            compile_time: leadtime::Limits::default().get_compile_time(),
         }
     }
 }

@@ -531,7 +531,12 @@ impl Scaler {
             .await
             .map_err(|_| bad(format!("`{name}`: loading stopped")))?
             .map_err(|e| {
-                tracing::warn!(policy = %spec.policy, error = %e.report(), "policy does not load");
+                let limit = match e {
+                    leadtime::Error::CompileMemory { .. } => "limits.compileMemoryBytes",
+                    leadtime::Error::CompileTimeout { .. } => "limits.compileTime",
+                    _ => "",
+                };
+                tracing::warn!(policy = %spec.policy, error = %e.report(), limit, "policy does not load");
                 bad(format!("`{}` does not load ({})", spec.policy, e.kind()))
             })?;
         let mut templates = self.templates();

@@ -106,7 +106,18 @@ impl Server {
         if config.settings.queries.namespace_label.is_none() {
             tracing::warn!("queries.namespaceLabel is off: any caller's query reads any series in Prometheus; only for a scaler that serves one trusted team");
         }
-        let engine = Engine::new(&limits)?;
+        let mut limits = limits;
+        limits.compile_time(q.compile_time);
+        let mut engine = Engine::builder();
+        engine.limits(&limits);
+        if let Some(worker) = &config.compile_worker {
+            let mut worker = worker.clone();
+            worker
+                .memory_bytes(q.compile_memory_bytes as u64)
+                .at_once(q.compiles);
+            engine.compile_worker(&worker);
+        }
+        let engine = engine.build()?;
         let scaler = Arc::new(Scaler::new(
             engine,
             prometheus,

@@ -95,6 +95,11 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     if args.prometheus.is_some() {
         config.prometheus = args.prometheus;
     }
+    // Policies compile in this executable run as a child (`leadtime compile-worker`), where a
+    // compile's memory is capped and a compile past its deadline is killed.
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::new("runtime", format!("finding this executable: {e}")))?;
+    config.compile_worker = Some(leadtime::CompileWorker::new(exe, ["compile-worker"]));
     // Each flag overrides its setting in the config file.
     let access = &mut config.prometheus_access;
     if let Some(ca) = args.prometheus_ca_file {
