@@ -260,9 +260,7 @@ impl Scaler {
         self.telemetry
             .decisions
             .get_or_create(&DecisionLabels {
-                namespace: labels.namespace.clone(),
-                name: labels.name.clone(),
-                metric: labels.metric.clone(),
+                workload: labels.clone(),
                 source: answer.source.to_string(),
                 mode: match spec.mode {
                     Mode::Decide => "decide".into(),
@@ -343,7 +341,7 @@ impl Scaler {
             }
             self.room_for(&workloads, caller, namespace)?;
         }
-        let (supervisor, labels, scheduler) = self.build(namespace, name, spec).await?;
+        let (supervisor, labels, scheduler) = self.build(caller, namespace, name, spec).await?;
         let state = Arc::new(tokio::sync::Mutex::new(State {
             spec: spec.clone(),
             supervisor,
@@ -404,6 +402,7 @@ impl Scaler {
     /// Loads the policy with its params, parses the behavior and has Prometheus parse each query.
     async fn build(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
         spec: &Spec,
@@ -466,7 +465,7 @@ impl Scaler {
             backoff_ms: u64::try_from(self.settings.breaker_open_for.as_millis())
                 .unwrap_or(u64::MAX),
         };
-        let labels = WorkloadLabels::new(namespace, name, &spec.metric_name);
+        let labels = WorkloadLabels::new(namespace, name, &spec.metric_name, &caller.0);
         Ok((
             Supervisor::new(policy, config).with_guardrails(guardrails),
             labels,
@@ -912,9 +911,7 @@ pub fn reactive(load: f64, target_per_pod: f64, replicas: &Replicas) -> u32 {
 
 fn error_labels(w: &WorkloadLabels, kind: &str) -> ErrorLabels {
     ErrorLabels {
-        namespace: w.namespace.clone(),
-        name: w.name.clone(),
-        metric: w.metric.clone(),
+        workload: w.clone(),
         kind: kind.to_string(),
     }
 }

@@ -1,14 +1,16 @@
 //! What the scaler exports on `/metrics`, in the Prometheus text format.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-/// A workload: the ScaledObject's namespace and name, and the trigger's metric name.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// A workload: the ScaledObject's namespace and name, the trigger's metric name, and the allowed
+/// client that asks for it (`client`, only under mutual TLS: each client's calls have a state of
+/// their own, so a second client's series never overwrite KEDA's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct WorkloadLabels {
     /// Namespace.
     pub namespace: String,
@@ -16,16 +18,33 @@ pub struct WorkloadLabels {
     pub name: String,
     /// The trigger's metric name (`metricName`, default `leadtime-desired-replicas`).
     pub metric: String,
+    /// The caller's allowed name; empty (no label) when every caller is trusted.
+    pub client: String,
 }
 
 impl WorkloadLabels {
-    /// The labels of a workload, each value escaped and bounded by [`label_value`].
-    pub fn new(namespace: &str, name: &str, metric: &str) -> WorkloadLabels {
+    /// The labels of `client`'s workload, each value escaped and bounded by [`label_value`].
+    pub fn new(namespace: &str, name: &str, metric: &str, client: &str) -> WorkloadLabels {
         WorkloadLabels {
             namespace: label_value(namespace),
             name: label_value(name),
             metric: label_value(metric),
+            client: label_value(client),
         }
+    }
+}
+
+impl EncodeLabelSet for WorkloadLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        let mut labels = vec![
+            ("namespace", self.namespace.as_str()),
+            ("name", &self.name),
+            ("metric", &self.metric),
+        ];
+        if !self.client.is_empty() {
+            labels.push(("client", &self.client));
+        }
+        labels.as_slice().encode(encoder)
     }
 }
 
@@ -53,12 +72,9 @@ pub fn label_value(raw: &str) -> String {
 /// A decision: workload, where the answer came from (`policy`, `fallback`, `reactive`) and mode.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
-    /// Namespace.
-    pub namespace: String,
-    /// ScaledObject name.
-    pub name: String,
-    /// The trigger's metric name.
-    pub metric: String,
+    /// The workload.
+    #[prometheus(flatten)]
+    pub workload: WorkloadLabels,
     /// Where the answer came from.
     pub source: String,
     /// `decide` or `observe`.
@@ -68,12 +84,9 @@ pub struct DecisionLabels {
 /// An error: workload and kind.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
-    /// Namespace.
-    pub namespace: String,
-    /// ScaledObject name.
-    pub name: String,
-    /// The trigger's metric name.
-    pub metric: String,
+    /// The workload.
+    #[prometheus(flatten)]
+    pub workload: WorkloadLabels,
     /// The error kind (`trap`, `out-of-fuel`, `circuit-open`, `timeout`, `no-data`, ...).
     pub kind: String,
 }
@@ -248,9 +261,7 @@ impl Telemetry {
         for source in SOURCES {
             for mode in MODES {
                 self.decisions.remove(&DecisionLabels {
-                    namespace: w.namespace.clone(),
-                    name: w.name.clone(),
-                    metric: w.metric.clone(),
+                    workload: w.clone(),
                     source: source.into(),
                     mode: mode.into(),
                 });
@@ -258,9 +269,7 @@ impl Telemetry {
         }
         for kind in kinds {
             let labels = ErrorLabels {
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-                metric: w.metric.clone(),
+                workload: w.clone(),
                 kind: kind.clone(),
             };
             self.policy_errors.remove(&labels);

@@ -3,7 +3,9 @@
 
 mod harness;
 
-use harness::{counter, health_client, object, tls_client, Exporter, Pki, Prometheus, Scaler};
+use harness::{
+    counter, health_client, object, sample, tls_client, Exporter, Pki, Prometheus, Scaler,
+};
 use leadtime_serve::{Config, Server};
 use std::time::Duration;
 use tonic::Code;
@@ -194,6 +196,19 @@ async fn each_verified_caller_has_its_own_workload_state() {
         .unwrap();
     assert_eq!(scaler.desired("api", &trigger()).await.unwrap(), 3.0);
     assert_eq!(workloads(scaler.metrics().await), 2.0);
+    // Its own answer for the same workload is its own series: KEDA's is not overwritten.
+    let mut other = trigger();
+    other[2] = ("targetPerPod", "50");
+    assert_eq!(scaler.desired("api", &other).await.unwrap(), 5.0);
+    let text = scaler.metrics().await;
+    let desired = |client: &str| {
+        let series = format!(
+            r#"leadtime_desired_replicas{{namespace="test",name="api",metric="leadtime-desired-replicas",client="{client}"}}"#
+        );
+        sample(&text, &series)
+    };
+    assert_eq!(desired("keda-operator"), Some(3.0), "{text}");
+    assert_eq!(desired("keda-operator-2"), Some(5.0), "{text}");
     // The second caller fills the namespace's workload slots (limits.workloadsPerNamespace)...
     let mut filled = 1;
     let over = loop {
