@@ -26,9 +26,23 @@ def exported(source: str | None = None) -> dict[str, set[str]]:
     assert prefix, "telemetry.rs: no Registry::with_prefix"
     prefix = prefix.group(1)
 
-    labels: dict[str, list[str]] = {}
-    for m in re.finditer(r"pub struct (\w+) \{(.*?)\n\}", text, re.S):
-        labels[m.group(1)] = re.findall(r"pub (\w+): String", m.group(2))
+    # A label set's String fields are its labels; a field of another label set
+    # (`#[prometheus(flatten)]`) brings that one's labels.
+    structs = {
+        m.group(1): re.findall(r"pub (\w+): (\w+)", m.group(2))
+        for m in re.finditer(r"pub struct (\w+) \{(.*?)\n\}", text, re.S)
+    }
+
+    def label_names(struct: str) -> list[str]:
+        names = []
+        for field, kind in structs[struct]:
+            if kind == "String":
+                names.append(field)
+            elif kind in structs:
+                names += label_names(kind)
+        return names
+
+    labels = {name: label_names(name) for name in structs if name != "Telemetry"}
 
     telemetry = re.search(r"pub struct Telemetry \{(.*?)\n\}", text, re.S)
     assert telemetry, "telemetry.rs: no struct Telemetry"

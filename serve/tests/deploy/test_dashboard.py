@@ -115,7 +115,8 @@ def test_decisions_by_source_and_policy_against_returned_target():
 
 # Label values for made-up series shaped as the scaler exports them.
 _VALUES = {"namespace": "shop", "name": "llm", "metric": "leadtime-desired-replicas",
-           "source": "policy", "mode": "decide", "kind": "trap", "rpc": "GetMetrics", "code": "ok"}
+           "source": "policy", "mode": "decide", "kind": "trap", "rpc": "GetMetrics", "code": "ok",
+           "client": "keda-operator"}
 
 
 def _input_series() -> list[dict]:
