@@ -9,7 +9,9 @@
 # Needs `prometheus` and `promtool` on PATH (`make setup` installs them) and python3 (the static
 # exporter). Ports: 50090 (Prometheus), 50091 (exporter), all on 127.0.0.1. PROFILE=dev builds
 # the test profile instead of release (dependencies optimised, the scaler and engine not);
-# LOOKBACK=1d shortens each workload's history (default 7d).
+# LOOKBACK=1d shortens each workload's history (default 7d). SHAPE=quota plays the worst case the
+# shipped limits admit (serve/examples/loadtest.rs; namespaces ns-0.. of 100 workloads each) and
+# writes the scaler's memory over time to target/loadtest-quota.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workloads=${1:-2000}
@@ -18,6 +20,12 @@ interval=${3:-30}
 policy=${4:-predictive}
 lookback=${LOOKBACK:-7d}
 shards=20
+namespaces=loadtest
+if [ "${SHAPE:-}" = quota ]; then
+    shards=4
+    namespaces=$(seq -s, -f 'ns-%g' 0 $(((workloads + 99) / 100 - 1)))
+    export LOADTEST_CSV=${LOADTEST_CSV:-$PWD/target/loadtest-quota.csv}
+fi
 
 profile=${PROFILE:-release}
 # The whole workspace, as the tests build it: a subset would unify features differently and
@@ -37,25 +45,28 @@ trap cleanup EXIT
 # A week at one minute of `loadtest_load{shard}`: a daily cycle (peak 3x the trough) with noise,
 # one series per shard, ending two minutes ago; then the live exporter carries on.
 now=$(date +%s)
-python3 - "$now" "$shards" >"$tmp/history.om" <<'PY'
+python3 - "$now" "$shards" "$namespaces" >"$tmp/history.om" <<'PY'
 import math, random, sys
-now, shards = int(sys.argv[1]), int(sys.argv[2])
+now, shards, namespaces = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
 end = now // 60 * 60 - 120
 random.seed(7)
 print("# TYPE loadtest_load gauge")
-for shard in range(shards):
-    for i in range(7 * 1440, 0, -1):
-        t = end - (i - 1) * 60
-        day = (t % 86400) / 86400
-        v = 200 + 100 * math.sin(2 * math.pi * (day - 0.25)) + random.gauss(0, 8)
-        print(f'loadtest_load{{namespace="loadtest",shard="{shard}"}} {v:.2f} {t}')
+for namespace in namespaces:
+    for shard in range(shards):
+        for i in range(7 * 1440, 0, -1):
+            t = end - (i - 1) * 60
+            day = (t % 86400) / 86400
+            v = 200 + 100 * math.sin(2 * math.pi * (day - 0.25)) + random.gauss(0, 8)
+            print(f'loadtest_load{{namespace="{namespace}",shard="{shard}"}} {v:.2f} {t}')
 print("# EOF")
 PY
 promtool tsdb create-blocks-from openmetrics --max-block-duration=24h \
     "$tmp/history.om" "$tmp/data" >/dev/null
 mkdir -p "$tmp/exporter"
-for shard in $(seq 0 $((shards - 1))); do
-    echo "loadtest_load{namespace=\"loadtest\",shard=\"$shard\"} 200"
+for namespace in ${namespaces//,/ }; do
+    for shard in $(seq 0 $((shards - 1))); do
+        echo "loadtest_load{namespace=\"$namespace\",shard=\"$shard\"} 200"
+    done
 done >"$tmp/exporter/metrics"
 (cd "$tmp/exporter" && exec python3 -m http.server 50091 --bind 127.0.0.1 >/dev/null 2>&1) &
 pids+=($!)

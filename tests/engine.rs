@@ -153,3 +153,55 @@ fn a_module_that_fails_to_load_is_remembered_not_compiled_again() {
     assert!(again.to_string().starts_with(&first.to_string()), "{again}");
     assert!(again.to_string().contains("not compiled again"), "{again}");
 }
+
+/// The longest history the scaler's metadata admits (serve's `MAX_POINTS`: 7 days at a 6 s
+/// step, 100,800 points) ran the predictive policy out of its default fuel on every call. It now
+/// learns from 30 s means of it, and decides as it does on the same load given at 30 s.
+#[test]
+fn predictive_decides_on_the_longest_window_within_the_default_fuel() {
+    use leadtime::Metric;
+    let engine = Engine::new(&Limits::default()).unwrap();
+    let now = 1_700_000_000_000;
+    // A daily cycle, constant within each 30 s so that the means are exact.
+    let load = |bucket: usize| 200.0 + 150.0 * (bucket as f64 * 30.0 / 86_400.0 * TAU).sin();
+    const TAU: f64 = std::f64::consts::TAU;
+    let buckets = 7 * 2880;
+    let fine: Vec<f64> = (0..buckets * 5).map(|i| load(i / 5)).collect();
+    let coarse: Vec<f64> = (0..buckets).map(load).collect();
+    let ask = |values: Vec<f64>, interval: f64, end: i64| {
+        let mut req = request(&[], 20.0, replicas(10, 1, 100));
+        req.now = now;
+        req.metrics = vec![Metric {
+            name: "load".into(),
+            target_per_pod: 20.0,
+            interval_seconds: interval,
+            end,
+            values,
+        }];
+        let mut policy = engine
+            .load(Source::builtin("predictive"), Params::new())
+            .unwrap();
+        policy
+            .decide(&req)
+            .unwrap_or_else(|e| panic!("{interval} s: {}", e.report()))
+    };
+    let fine = ask(fine, 6.0, now);
+    // The 30 s bucket of the last five 6 s points starts 24 s before the last one.
+    let coarse = ask(coarse, 30.0, now - 24_000);
+    assert!(
+        fine.reason
+            .contains("learned from 5-point means (30s steps of 6s)"),
+        "{}",
+        fine.reason
+    );
+    assert_eq!(fine.replicas, coarse.replicas, "{}", fine.reason);
+    let (fine, coarse) = (fine.forecast.unwrap(), coarse.forecast.unwrap());
+    assert_eq!(
+        (fine.start, fine.interval_seconds, fine.values.len()),
+        (coarse.start, coarse.interval_seconds, coarse.values.len())
+    );
+    // A mean of five equal values is that value to the last bits only.
+    for (f, c) in fine.values.iter().zip(&coarse.values) {
+        assert!((f - c).abs() < 1e-9 * c.abs(), "{f} against {c}");
+    }
+}

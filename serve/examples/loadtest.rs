@@ -9,6 +9,13 @@
 //!
 //! `cargo run --release -p leadtime-serve --example loadtest -- <prometheus-url> [workloads]
 //! [polls] [interval-seconds] [policy] [shards] [lookback]`
+//!
+//! `SHAPE=quota` plays the worst case the shipped limits admit instead: the config of
+//! `serve/deploy/scaler.yaml` as it is (its caps, timeouts and defaults; plain gRPC), `workloads`
+//! spread over namespaces of `limits.workloadsPerNamespace` each, every namespace's workloads
+//! spread over `limits.policiesPerNamespace` distinct params (each its own instances), and the
+//! longest history metadata allows (7 days at a 6 s step: 100,800 points). The process's
+//! resident memory is sampled every 200 ms and written to `LOADTEST_CSV` when set.
 
 use leadtime_serve::proto::external_scaler_client::ExternalScalerClient;
 use leadtime_serve::proto::{GetMetricsRequest, ScaledObjectRef};
@@ -40,17 +47,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let shards: usize = args.get(6).map_or(Ok(20), |s| s.parse())?;
     let lookback = args.get(7).cloned().unwrap_or("7d".into());
 
+    let quota = std::env::var("SHAPE").is_ok_and(|s| s == "quota");
     let rss_before = rss_bytes();
     let maps_before = mappings();
-    // One tenant with every workload: the caps are raised to the run's size (the defaults fit
-    // the shipped Deployment's memory, see serve/src/quota.rs).
-    let config = Config::parse(&format!(
-        "prometheus:\n  url: {prometheus}\n  timeout: 30s\n\
-         limits:\n  workloads: {workloads}\n  workloadsPerNamespace: {workloads}\n"
-    ))?;
+    let mut config = if quota {
+        let mut config = shipped_config()?;
+        config.prometheus = Some(prometheus.clone());
+        config
+    } else {
+        // One tenant with every workload: the caps are raised to the run's size (the defaults
+        // fit the shipped Deployment's memory, see serve/src/quota.rs).
+        Config::parse(&format!(
+            "prometheus:\n  url: {prometheus}\n  timeout: 30s\n\
+             limits:\n  workloads: {workloads}\n  workloadsPerNamespace: {workloads}\n"
+        ))?
+    };
+    let per_namespace = config.settings.quotas.workloads_per_namespace;
+    let templates = config.settings.quotas.policies_per_namespace;
     // Loopback only: plain gRPC keeps the measure on the scaler, not on TLS.
-    let mut config = config;
     config.auth = leadtime_serve::Auth::Insecure;
+    let sampler = Sampler::start();
     let server = Server::bind(
         "127.0.0.1:0".parse()?,
         "127.0.0.1:0".parse()?,
@@ -67,9 +83,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // Each workload its own query (the `+ 0 * i` keeps any cache from sharing work), over
     // `shards` series of the generated history.
-    let metadata: Vec<HashMap<String, String>> = (0..workloads)
+    let metadata: Vec<Workload> = (0..workloads)
         .map(|i| {
-            [
+            if quota {
+                return worst_case(i, per_namespace, templates, shards);
+            }
+            let metadata = [
                 (
                     "scalerAddress",
                     "leadtime-scaler.leadtime.svc:9090".to_string(),
@@ -89,7 +108,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
-            .collect()
+            .collect();
+            Workload {
+                namespace: "loadtest".into(),
+                name: format!("load-{i}"),
+                metadata,
+            }
         })
         .collect();
     let metadata = Arc::new(metadata);
@@ -110,6 +134,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         quantile(&backfill_latencies, 0.5),
         quantile(&backfill_latencies, 0.99),
     );
+    for (kind, n) in error_kinds(&errors) {
+        println!("  {n} x {kind}");
+    }
     println!(
         "  samples fetched {:.0} ({:.0} per workload), range queries {:.0}, backfills {:.0}",
         after_backfill["leadtime_prometheus_samples_total"],
@@ -154,6 +181,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let rss_end = rss_bytes();
     let maps_end = mappings();
+    let samples = sampler.stop().await;
+    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    if let Ok(path) = std::env::var("LOADTEST_CSV") {
+        let mut csv = String::from("seconds,rss_mib\n");
+        for (t, rss) in &samples {
+            csv += &format!("{t:.2},{:.1}\n", *rss as f64 / (1 << 20) as f64);
+        }
+        std::fs::write(&path, csv)?;
+    }
 
     println!();
     println!(
@@ -188,8 +224,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("| memory mappings (before, at the end) | {maps_before}, {maps_end} |");
     println!(
-        "| resident memory in all (at the end) | {:.0} MiB |",
-        rss_end as f64 / (1 << 20) as f64
+        "| resident memory in all (at the end; peak) | {:.0} MiB; {:.0} MiB |",
+        rss_end as f64 / (1 << 20) as f64,
+        peak as f64 / (1 << 20) as f64
     );
 
     let _ = stop.send(());
@@ -201,7 +238,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// [`CONCURRENCY`]; the latencies in ms and the errors.
 async fn round(
     client: &ExternalScalerClient<Channel>,
-    metadata: &Arc<Vec<HashMap<String, String>>>,
+    metadata: &Arc<Vec<Workload>>,
     spec: bool,
 ) -> (Vec<f64>, Vec<String>) {
     let next = Arc::new(AtomicUsize::new(0));
@@ -218,10 +255,11 @@ async fn round(
                 if i >= metadata.len() {
                     return (latencies, errors);
                 }
+                let w = &metadata[i];
                 let object = ScaledObjectRef {
-                    name: format!("load-{i}"),
-                    namespace: "loadtest".into(),
-                    scaler_metadata: metadata[i].clone(),
+                    name: w.name.clone(),
+                    namespace: w.namespace.clone(),
+                    scaler_metadata: w.metadata.clone(),
                 };
                 if spec {
                     if let Err(status) = client.get_metric_spec(object.clone()).await {
@@ -250,6 +288,107 @@ async fn round(
         errors.extend(e);
     }
     (latencies, errors)
+}
+
+/// Errors by kind: their gRPC code and the cap or cause they name, digits left out.
+fn error_kinds(errors: &[String]) -> Vec<(String, usize)> {
+    let mut kinds: HashMap<String, usize> = HashMap::new();
+    for e in errors {
+        let kind: String = e
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(160)
+            .collect();
+        *kinds.entry(kind).or_default() += 1;
+    }
+    let mut kinds: Vec<_> = kinds.into_iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds
+}
+
+/// A ScaledObject and its trigger's metadata.
+struct Workload {
+    namespace: String,
+    name: String,
+    metadata: HashMap<String, String>,
+}
+
+/// Workload `i` of the worst case: namespace `ns-K` with `per_namespace` workloads each, its
+/// params one of `templates` per namespace, its history the longest metadata allows. The query
+/// reads its own namespace's series, as `queries.namespaceLabel` requires.
+fn worst_case(i: usize, per_namespace: usize, templates: usize, shards: usize) -> Workload {
+    let namespace = format!("ns-{}", i / per_namespace);
+    let j = i % per_namespace;
+    let metadata = [
+        ("scalerAddress", "leadtime-scaler.leadtime.svc:9090".into()),
+        (
+            "query",
+            format!(
+                "sum(loadtest_load{{namespace=\"{namespace}\",shard=\"{}\"}}) + 0 * {j}",
+                j % shards
+            ),
+        ),
+        ("targetPerPod", "20".into()),
+        ("readySeconds", "120".into()),
+        ("lookback", "7d".into()),
+        ("step", "6s".into()),
+        ("maxReplicas", "200".into()),
+        ("param.quantile", format!("0.9{}", j % templates)),
+    ]
+    .into_iter()
+    .map(|(k, v): (&str, String)| (k.to_string(), v))
+    .collect();
+    Workload {
+        name: format!("load-{j}"),
+        namespace,
+        metadata,
+    }
+}
+
+/// The scaler's config as `serve/deploy/scaler.yaml` ships it (its ConfigMap's `config.yaml`).
+fn shipped_config() -> Result<Config, Box<dyn std::error::Error>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/scaler.yaml");
+    let text = std::fs::read_to_string(path)?;
+    for document in text.split("\n---\n") {
+        let value: serde_norway::Value = serde_norway::from_str(document)?;
+        if value["kind"].as_str() == Some("ConfigMap") {
+            let config = value["data"]["config.yaml"]
+                .as_str()
+                .ok_or("the ConfigMap has no config.yaml")?;
+            return Ok(Config::parse(config)?);
+        }
+    }
+    Err(format!("{path}: no ConfigMap").into())
+}
+
+/// The process's resident memory, sampled every 200 ms on a thread of its own.
+struct Sampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl Sampler {
+    fn start() -> Sampler {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut samples = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                samples.push((start.elapsed().as_secs_f64(), rss_bytes()));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            samples
+        });
+        Sampler { stop, thread }
+    }
+
+    async fn stop(self) -> Vec<(f64, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || self.thread.join().expect("the sampler"))
+            .await
+            .expect("the sampler's join")
+    }
 }
 
 /// The nearest-rank quantile `q` of `values`.

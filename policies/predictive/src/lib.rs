@@ -165,6 +165,74 @@ pub fn evaluate(
     let Some(load) = m.last() else {
         return Ok(None);
     };
+    let keep = ((s.lookback / m.interval_seconds).floor() as usize).max(1);
+    if let Some(coarse) = coarsen(m, keep) {
+        let factor = (coarse.interval_seconds / m.interval_seconds).round() as usize;
+        return Ok(
+            evaluate_window(req, &coarse, load, s, h, cached)?.map(|mut out| {
+                let _ = write!(
+                    out.reason,
+                    "; learned from {factor}-point means ({} steps of {})",
+                    Span(coarse.interval_seconds),
+                    Span(m.interval_seconds)
+                );
+                out
+            }),
+        );
+    }
+    evaluate_window(req, m, load, s, h, cached)
+}
+
+/// Most points of a window the policy learns from (14 days at one minute): a finer or longer
+/// window is averaged into buckets first, so that a call's work, and fuel, stay bounded whatever
+/// the step (a week at 6 s, 100,800 points, ran out of the default fuel on every call).
+pub const MAX_WORK_POINTS: usize = 20_160;
+
+/// The last `keep` values of `m` averaged in buckets of the fewest points that bring them within
+/// [`MAX_WORK_POINTS`], each bucket standing for the interval from its first point (as every
+/// value does); `None` when they are within it already. A bucket without a value stays a gap.
+fn coarsen(m: &Metric, keep: usize) -> Option<Metric> {
+    let raw = &m.values[m.values.len().saturating_sub(keep)..];
+    if raw.len() <= MAX_WORK_POINTS {
+        return None;
+    }
+    let factor = raw.len().div_ceil(MAX_WORK_POINTS);
+    // Buckets end at the last value; a partial bucket at the start would be shorter than the
+    // others, so it is left out.
+    let whole = raw.len() / factor * factor;
+    let values = raw[raw.len() - whole..]
+        .chunks(factor)
+        .map(|bucket| {
+            let (sum, n) = bucket
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+            if n == 0 {
+                f64::NAN
+            } else {
+                sum / n as f64
+            }
+        })
+        .collect();
+    let interval_ms = (m.interval_seconds * 1000.0).round() as i64;
+    Some(Metric {
+        name: m.name.clone(),
+        target_per_pod: m.target_per_pod,
+        interval_seconds: m.interval_seconds * factor as f64,
+        end: m.end - (factor as i64 - 1) * interval_ms,
+        values,
+    })
+}
+
+/// [`evaluate`] on a window within [`MAX_WORK_POINTS`]; `load` is the load now.
+fn evaluate_window(
+    req: &Request,
+    m: &Metric,
+    load: f64,
+    s: &Settings,
+    h: &Horizon,
+    cached: Option<Model>,
+) -> Result<Option<Outcome>, String> {
     let interval_s = m.interval_seconds;
     let interval_ms = ((interval_s * 1000.0).round() as i64).max(1);
     let keep = ((s.lookback / interval_s).floor() as usize).max(1);
