@@ -10,7 +10,8 @@
 # exporter). Ports: 50090 (Prometheus), 50091 (exporter), all on 127.0.0.1. PROFILE=dev builds
 # the test profile instead of release (dependencies optimised, the scaler and engine not);
 # LOOKBACK=1d shortens each workload's history (default 7d). SHAPE=quota plays the worst case the
-# shipped limits admit (serve/examples/loadtest.rs; namespaces ns-0.. of 100 workloads each) and
+# shipped limits admit (serve/examples/loadtest.rs; namespaces ns-0.. of PER_NAMESPACE=100
+# workloads each) and
 # writes the scaler's memory over time to target/loadtest-quota.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,8 @@ shards=20
 namespaces=loadtest
 if [ "${SHAPE:-}" = quota ]; then
     shards=4
-    namespaces=$(seq -s, -f 'ns-%g' 0 $(((workloads + 99) / 100 - 1)))
+    per=${PER_NAMESPACE:-100}
+    namespaces=$(seq -s, -f 'ns-%g' 0 $(((workloads + per - 1) / per - 1)))
     export LOADTEST_CSV=${LOADTEST_CSV:-$PWD/target/loadtest-quota.csv}
 fi
 

@@ -44,9 +44,9 @@ fn line(name: &str) -> Line {
     config.warmup_ms = 2 * 86_400_000;
     let engine = Engine::new(&Limits::default()).expect("engine");
     let jobs = jobs();
-    let main = simulate::run(&engine, &trace, &config, &jobs, &|_| {}).expect("policies run");
+    let main = simulate::run(&engine, &trace, &config, &jobs, &|_: u64| {}).expect("policies run");
     let sweep: Vec<Job> = jobs[1..].iter().flat_map(simulate::sweep_jobs).collect();
-    let curves = simulate::run(&engine, &trace, &config, &sweep, &|_| {}).expect("sweeps run");
+    let curves = simulate::run(&engine, &trace, &config, &sweep, &|_: u64| {}).expect("sweeps run");
     scoreboard::line(name, "predictive", &main.results, &curves.results).expect("predictive row")
 }
 

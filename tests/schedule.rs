@@ -65,7 +65,7 @@ fn a_declared_surge_is_met_at_a_small_cost() {
         });
     }
     let engine = Engine::new(&Limits::default()).expect("engine");
-    let run = simulate::run(&engine, &trace, &config, &jobs, &|_| {}).expect("runs");
+    let run = simulate::run(&engine, &trace, &config, &jobs, &|_: u64| {}).expect("runs");
     let row = |label: &str| {
         run.results
             .iter()

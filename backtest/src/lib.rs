@@ -7,7 +7,7 @@
 //! let config = Config::new(1500.0, ReadyTimes::Fixed(300.0));
 //! let engine = leadtime::Engine::new(&leadtime::Limits::default())?;
 //! let jobs = [Job::new("hpa"), Job::new("predictive")];
-//! let result = backtest::run(&engine, &trace, &config, &jobs, &|_| {})?;
+//! let result = backtest::run(&engine, &trace, &config, &jobs, &|_: u64| {})?;
 //! for row in &result.results { println!("{} {:.1}%", row.policy, row.under_provisioned_pct); }
 //! # Ok::<(), leadtime::Error>(())
 //! ```
@@ -477,12 +477,35 @@ struct Pod {
     reported: bool,
 }
 
+/// What a run reports to its caller as it goes, and asks of it: any `Fn(u64)` is one that only
+/// counts decisions.
+pub trait Observer: Sync {
+    /// `n` more decisions are done.
+    fn progress(&self, n: u64);
+    /// Whether the caller wants the run to stop (asked before every decision); the run then
+    /// ends at once with [`stopped`]'s error.
+    fn stop(&self) -> bool {
+        false
+    }
+}
+
+impl<F: Fn(u64) + Sync> Observer for F {
+    fn progress(&self, n: u64) {
+        self(n)
+    }
+}
+
+/// The error of a run its [`Observer`] stopped.
+pub fn stopped() -> Error {
+    Error::Runtime("the backtest was stopped by its caller".into())
+}
+
 /// Runs one decider over the trace, guardrails included; `progress` gets decision counts.
 pub fn simulate(
     trace: &Trace,
     config: &Config,
     decider: &mut dyn Decide,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Observer,
 ) -> Result<Run> {
     config.validate()?;
     let grid = Grid::new(trace, config)?;
@@ -538,6 +561,9 @@ pub fn simulate(
     let mut pending = Vec::new();
     let mut done = 0u64;
     for now in grid.decisions() {
+        if progress.stop() {
+            return Err(stopped());
+        }
         // Pods that became Ready since the last decision are observed now, oldest first.
         let mut fresh: Vec<&mut Pod> = pods
             .iter_mut()
@@ -642,10 +668,10 @@ pub fn simulate(
         }
         done += 1;
         if done.is_multiple_of(512) {
-            progress(512);
+            progress.progress(512);
         }
     }
-    progress(done % 512);
+    progress.progress(done % 512);
     Ok(Run { tally, series })
 }
 
@@ -752,7 +778,7 @@ pub fn run(
     trace: &Trace,
     config: &Config,
     jobs: &[Job],
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Observer,
 ) -> Result<Backtest> {
     config.validate()?;
     let grid = Grid::new(trace, config)?;
@@ -800,7 +826,7 @@ fn run_job(
     trace: &Trace,
     config: &Config,
     job: &Job,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Observer,
 ) -> Result<Run> {
     let mut policy = engine.load(Source::parse(&job.policy), job.params.clone())?;
     let mut config = config.clone();

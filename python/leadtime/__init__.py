@@ -15,6 +15,9 @@ from .errors import BadRequestError, LeadtimeError, PolicyError
 from .policy import Policy
 from .schedule import Schedule
 
+#: The package's version: the engine's and the command line's, built from the same workspace.
+__version__: str = _native.__version__
+
 #: Every error kind the engine reports (``LeadtimeError.kind``), in its stable order.
 ERROR_KINDS: Tuple[str, ...] = tuple(_native.ERROR_KINDS)
 
@@ -28,6 +31,7 @@ def builtins() -> List[Tuple[str, str]]:
 
 
 __all__ = [
+    "__version__",
     "BacktestFrame",
     "BadRequestError",
     "ERROR_KINDS",

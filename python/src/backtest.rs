@@ -2,7 +2,7 @@
 //! comparison at equal cost), from a trace and settings, with the GIL released; and its result,
 //! which gives the CLI's `--json` text, its HTML report and the per-decision series.
 
-use crate::convert::{self, bad_request, engine_error};
+use crate::convert::{self, bad_request};
 use crate::trace::PyTrace;
 use leadtime::{Behavior, Limits};
 use leadtime_backtest::{
@@ -169,23 +169,21 @@ pub fn backtest(
         jobs
     };
     let trace = Arc::clone(&trace.inner);
-    let (backtest, sweep) = py
-        .detach(|| {
-            let engine = convert::engine(&Limits::default())?;
-            let backtest = simulate::run(&engine, &trace, &config, &jobs, &|_| {})?;
-            let sweep = if sweep {
-                let sweep_jobs: Vec<Job> = jobs.iter().flat_map(simulate::sweep_jobs).collect();
-                let mut sweep_config = config.clone();
-                sweep_config.record_series = false;
-                let mut s = simulate::run(&engine, &trace, &sweep_config, &sweep_jobs, &|_| {})?;
-                s.results.pop(); // the oracle, already in the rows
-                Some(s.results)
-            } else {
-                None
-            };
-            Ok::<_, leadtime::Error>((backtest, sweep))
-        })
-        .map_err(engine_error)?;
+    let (backtest, sweep) = crate::interrupt::run(py, |observer| {
+        let engine = convert::engine(&Limits::default())?;
+        let backtest = simulate::run(&engine, &trace, &config, &jobs, observer)?;
+        let sweep = if sweep {
+            let sweep_jobs: Vec<Job> = jobs.iter().flat_map(simulate::sweep_jobs).collect();
+            let mut sweep_config = config.clone();
+            sweep_config.record_series = false;
+            let mut s = simulate::run(&engine, &trace, &sweep_config, &sweep_jobs, observer)?;
+            s.results.pop(); // the oracle, already in the rows
+            Some(s.results)
+        } else {
+            None
+        };
+        Ok((backtest, sweep))
+    })?;
     let matched = sweep
         .as_deref()
         .map(|s| simulate::matched(&backtest.results, s));

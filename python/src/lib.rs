@@ -4,6 +4,7 @@
 
 mod backtest;
 mod convert;
+mod interrupt;
 mod policy;
 mod trace;
 
@@ -20,6 +21,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(builtins, m)?)?;
     m.add_function(wrap_pyfunction!(parse_seconds, m)?)?;
     m.add("ERROR_KINDS", convert::error_kinds())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
 

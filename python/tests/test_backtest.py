@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import math
 import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -250,3 +253,40 @@ def test_traces_pickle_as_their_grid(small: Path) -> None:
     back = pickle.loads(pickle.dumps(trace))
     assert (back.name, back.start_ms, back.step_ms, len(back)) == (trace.name, trace.start_ms, trace.step_ms, len(trace))
     np.testing.assert_array_equal(back.values, trace.values)
+
+
+CTRL_C = """
+import sys
+import numpy as np
+import leadtime
+
+# Sixty days at one minute: 86,400 decisions of the predictive policy, a minute or more of work.
+values = 200 + 100 * np.sin(np.arange(60 * 1440) * 2 * np.pi / 1440)
+trace = leadtime.load_trace(values, step="1m", start="2026-01-01T00:00:00Z")
+print("started", flush=True)
+try:
+    leadtime.backtest(trace, ["predictive", "hpa"], ready_time="5m", peak_pods=20, sweep=True)
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    # The interpreter carries on, and the next backtest runs whole.
+    small = leadtime.load_trace(values[:2880], step="1m", start="2026-01-01T00:00:00Z")
+    rows = leadtime.backtest(small, ["hpa"], ready_time="5m", peak_pods=20)
+    print("again", len(rows), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_backtest_at_once(root: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started"
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        # Before: KeyboardInterrupt came only when the run had ended, its result thrown away.
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert "interrupted" in out and "finished" not in out, (out, err)
+    assert "again 2" in out, (out, err)

@@ -220,3 +220,10 @@ def test_signal_traps_are_faster_opt_in_and_decide_the_same(root: Path, tmp_path
         assert run.returncode == 0, run.stderr[-2000:]
         outs.append(json.loads(run.stdout))
     assert outs[0] == outs[1] and len(outs[0]) == 3
+
+
+def test_the_version_is_the_command_lines(cli: Path) -> None:
+    # `leadtime --version` prints `leadtime X.Y.Z`: one workspace, one version.
+    printed = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True).stdout
+    assert printed.split() == ["leadtime", leadtime.__version__]
+    assert "__version__" in leadtime.__all__

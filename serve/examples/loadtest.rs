@@ -16,6 +16,8 @@
 //! spread over `limits.policiesPerNamespace` distinct params (each its own instances), and the
 //! longest history metadata allows (7 days at a 6 s step: 100,800 points). The process's
 //! resident memory is sampled every 200 ms and written to `LOADTEST_CSV` when set.
+//! `PER_NAMESPACE=N` puts N workloads in each namespace instead, so that more namespaces (and
+//! distinct policies, up to `limits.policies`) share the same number of workloads.
 
 use leadtime_serve::proto::external_scaler_client::ExternalScalerClient;
 use leadtime_serve::proto::{GetMetricsRequest, ScaledObjectRef};
@@ -62,7 +64,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
              limits:\n  workloads: {workloads}\n  workloadsPerNamespace: {workloads}\n"
         ))?
     };
-    let per_namespace = config.settings.quotas.workloads_per_namespace;
+    // PER_NAMESPACE spreads the workloads over more namespaces (more distinct policies in all).
+    let per_namespace = match std::env::var("PER_NAMESPACE") {
+        Ok(n) => n.parse()?,
+        Err(_) => config.settings.quotas.workloads_per_namespace,
+    };
     let templates = config.settings.quotas.policies_per_namespace;
     // Loopback only: plain gRPC keeps the measure on the scaler, not on TLS.
     config.auth = leadtime_serve::Auth::Insecure;
@@ -121,6 +127,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let (backfill_latencies, errors) = round(&client, &metadata, true).await;
     let backfill = t.elapsed();
+    sampler.phase(0);
     let after_backfill = scrape(http).await;
     let rss_after = rss_bytes();
     println!(
@@ -155,8 +162,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep_until(next.into()).await;
         let started = Instant::now();
         next = started + interval;
+        sampler.phase(poll + 1);
         let (latencies, errors) = round(&client, &metadata, false).await;
         let took = started.elapsed();
+        sampler.phase(0);
         let now = scrape(http).await;
         let samples =
             now["leadtime_prometheus_samples_total"] - last["leadtime_prometheus_samples_total"];
@@ -183,17 +192,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let maps_end = mappings();
     let samples = sampler.stop().await;
     let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let peak = peak.max(rss_end);
     if let Ok(path) = std::env::var("LOADTEST_CSV") {
-        let mut csv = String::from("seconds,rss_mib\n");
-        for (t, rss) in &samples {
-            csv += &format!("{t:.2},{:.1}\n", *rss as f64 / (1 << 20) as f64);
+        // `phase`: `backfill`, `poll N` while a round runs, `idle` between them.
+        let mut csv = String::from("seconds,rss_mib,phase\n");
+        for (t, rss, phase) in &samples {
+            let phase = match *phase {
+                usize::MAX => "backfill".to_string(),
+                0 => "idle".to_string(),
+                n => format!("poll {n}"),
+            };
+            csv += &format!("{t:.2},{:.1},{phase}\n", *rss as f64 / (1 << 20) as f64);
         }
         std::fs::write(&path, csv)?;
     }
 
     println!();
     println!(
-        "| {workloads} workloads, `{policy}`, {lookback} at 1 min, {polls} polls {}s apart | |",
+        "| {workloads} workloads, `{policy}`, {lookback} at {}, {polls} polls {}s apart | |",
+        if quota { "6 s" } else { "1 min" },
         interval.as_secs()
     );
     println!("|---|---|");
@@ -302,7 +319,7 @@ fn error_kinds(errors: &[String]) -> Vec<(String, usize)> {
         *kinds.entry(kind).or_default() += 1;
     }
     let mut kinds: Vec<_> = kinds.into_iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     kinds
 }
 
@@ -361,29 +378,41 @@ fn shipped_config() -> Result<Config, Box<dyn std::error::Error>> {
     Err(format!("{path}: no ConfigMap").into())
 }
 
-/// The process's resident memory, sampled every 200 ms on a thread of its own.
+/// The process's resident memory, sampled every 200 ms on a thread of its own, each sample with
+/// the phase of the run (`usize::MAX` the backfill, 0 between rounds, N poll N).
 struct Sampler {
     stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<(f64, u64)>>,
+    phase: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<Vec<(f64, u64, usize)>>,
 }
 
 impl Sampler {
     fn start() -> Sampler {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
+        let phase = Arc::new(AtomicUsize::new(usize::MAX));
+        let (stopped, current) = (stop.clone(), phase.clone());
         let thread = std::thread::spawn(move || {
             let start = Instant::now();
             let mut samples = Vec::new();
             while !stopped.load(Ordering::Relaxed) {
-                samples.push((start.elapsed().as_secs_f64(), rss_bytes()));
+                let phase = current.load(Ordering::Relaxed);
+                samples.push((start.elapsed().as_secs_f64(), rss_bytes(), phase));
                 std::thread::sleep(Duration::from_millis(200));
             }
             samples
         });
-        Sampler { stop, thread }
+        Sampler {
+            stop,
+            phase,
+            thread,
+        }
     }
 
-    async fn stop(self) -> Vec<(f64, u64)> {
+    fn phase(&self, phase: usize) {
+        self.phase.store(phase, Ordering::Relaxed);
+    }
+
+    async fn stop(self) -> Vec<(f64, u64, usize)> {
         self.stop.store(true, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || self.thread.join().expect("the sampler"))
             .await

@@ -232,12 +232,12 @@ fn prepare(
 
 fn score(engine: &leadtime::Engine, p: &Prepared, report: Option<&Path>) -> Result<Line, Failure> {
     let reference = &p.jobs[0];
-    let main = simulate::run(engine, &p.trace, &p.config, &p.jobs, &|_| {})?;
+    let main = simulate::run(engine, &p.trace, &p.config, &p.jobs, &|_: u64| {})?;
     // The reference needs no curve: its default row is the point every other curve is read at.
     let sweep_jobs: Vec<Job> = p.jobs[1..].iter().flat_map(simulate::sweep_jobs).collect();
     let mut config = p.config.clone();
     config.record_series = false;
-    let mut sweep = simulate::run(engine, &p.trace, &config, &sweep_jobs, &|_| {})?;
+    let mut sweep = simulate::run(engine, &p.trace, &config, &sweep_jobs, &|_: u64| {})?;
     sweep.results.pop(); // the oracle
     if let Some(dir) = report {
         std::fs::create_dir_all(dir)

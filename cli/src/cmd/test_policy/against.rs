@@ -27,7 +27,7 @@ pub(super) fn run(
     let mut mine = Job::new(&args.policy);
     mine.params = params;
     let jobs = [mine, Job::new(against)];
-    let backtest = simulate::run(engine, &trace, &config, &jobs, &|_| {})?;
+    let backtest = simulate::run(engine, &trace, &config, &jobs, &|_: u64| {})?;
     println!(
         "backtest over {} decisions: {} beside {against}, {} pods at peak, pods ready after {ready} s",
         backtest.steps, args.policy, args.pods_at_peak
