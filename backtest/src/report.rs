@@ -141,7 +141,24 @@ fn color(i: usize) -> RGBColor {
 const MAX_WEEKS: usize = 12;
 /// Points per line in a chart; longer series are reduced bucket by bucket.
 const MAX_POINTS: usize = 1200;
-const WEEK_MS: i64 = 7 * 86_400_000;
+const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * DAY_MS;
+
+/// The weeks the report charts: the first [`MAX_WEEKS`], and any later one with a planned event
+/// of the schedule (what a user most wants to see of a long trace).
+fn weeks_shown(weeks: usize, start: i64, schedule: Option<&Schedule>) -> Vec<usize> {
+    (0..weeks)
+        .filter(|&w| {
+            let from = start + w as i64 * WEEK_MS;
+            w < MAX_WEEKS
+                || schedule.is_some_and(|s| {
+                    s.events
+                        .iter()
+                        .any(|e| e.start < from + WEEK_MS && e.end > from)
+                })
+        })
+        .collect()
+}
 
 /// The HTML report: settings, table, Pareto chart, and per week the demand against each
 /// policy's ready capacity, and the replicas.
@@ -154,7 +171,7 @@ pub fn html(input: &Input) -> String {
          <style>body{{font-family:sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse}}\
          td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}\
          td:first-child,th:first-child{{text-align:left}}h2{{margin-top:32px}}\
-         .chart{{margin:8px 0}}</style></head><body>\n<h1>{title}</h1>\n"
+         .chart{{margin:8px 0}}.legend{{font-size:13px;margin:0 0 12px 60px}}</style></head><body>\n<h1>{title}</h1>\n"
     );
     let c = input.config;
     let _ = writeln!(
@@ -197,15 +214,26 @@ pub fn html(input: &Input) -> String {
             return h;
         };
         let weeks = (((last - start) / WEEK_MS) + 1) as usize;
+        let shown = weeks_shown(weeks, start, c.schedule.as_ref());
         h.push_str("<h2>Over time</h2>\n");
-        if weeks > MAX_WEEKS {
+        if shown.len() < weeks {
+            let later: Vec<String> = shown
+                .iter()
+                .filter(|&&w| w >= MAX_WEEKS)
+                .map(|w| (w + 1).to_string())
+                .collect();
             let _ = writeln!(
                 h,
-                "<p>The first {MAX_WEEKS} of {weeks} weeks; lines are reduced to at most \
-                 {MAX_POINTS} points per chart (demand by its maximum, capacity by its minimum).</p>"
+                "<p>The first {MAX_WEEKS} of {weeks} weeks{}; lines are reduced to at most \
+                 {MAX_POINTS} points per chart (demand by its maximum, capacity by its minimum).</p>",
+                if later.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and week {} (planned events)", later.join(", "))
+                }
             );
         }
-        for w in 0..weeks.min(MAX_WEEKS) {
+        for w in shown {
             let from = start + w as i64 * WEEK_MS;
             let to = from + WEEK_MS;
             let bands = c
@@ -249,9 +277,23 @@ fn day(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Hours since `from`, for the x axis.
-fn hours(t: i64, from: i64) -> f64 {
-    (t - from) as f64 / 3.6e6
+/// Days since `from`, for the x axis (labelled with dates and clock times).
+fn days(t: i64, from: i64) -> f64 {
+    (t - from) as f64 / DAY_MS as f64
+}
+
+/// An x-axis label: the date at midnight, the clock time otherwise (UTC).
+fn tick(from: i64, x: f64) -> String {
+    let t = from + (x * DAY_MS as f64).round() as i64;
+    chrono::DateTime::from_timestamp_millis(t)
+        .map(|t| {
+            if t.format("%H:%M").to_string() == "00:00" {
+                t.format("%a %d %b").to_string()
+            } else {
+                t.format("%H:%M").to_string()
+            }
+        })
+        .unwrap_or_default()
 }
 
 /// `(x, y)` points of one series inside `[from, to)`, reduced to about [`MAX_POINTS`] by taking
@@ -271,12 +313,12 @@ fn points(times: &[i64], values: &[f64], from: i64, to: i64, high: bool) -> Vec<
             } else {
                 slice.iter().copied().fold(f64::MAX, f64::min)
             };
-            (hours(times[i], from), v)
+            (days(times[i], from), v)
         })
         .collect()
 }
 
-/// A shaded stretch of a chart: a schedule's window or event, its spans in hours.
+/// A shaded stretch of a chart: a schedule's window or event, its spans in days.
 struct Band {
     label: String,
     color: RGBColor,
@@ -292,16 +334,16 @@ fn bands(schedule: &Schedule, times: &[i64], from: i64, to: i64) -> Vec<Band> {
     let Some(&last) = times.last() else {
         return Vec::new();
     };
-    let end = hours(last, from);
+    let end = days(last, from);
     let mut out = Vec::new();
     for (i, w) in schedule.windows.iter().enumerate() {
         let mut spans = Vec::new();
         let mut open: Option<f64> = None;
         for &t in times {
             match (w.active(t), open) {
-                (true, None) => open = Some(hours(t, from)),
+                (true, None) => open = Some(days(t, from)),
                 (false, Some(a)) => {
-                    spans.push((a, hours(t, from)));
+                    spans.push((a, days(t, from)));
                     open = None;
                 }
                 _ => {}
@@ -335,7 +377,7 @@ fn bands(schedule: &Schedule, times: &[i64], from: i64, to: i64) -> Vec<Band> {
             out.push(Band {
                 label: format!("event {}", e.name),
                 color: RGBColor(240, 140, 40),
-                spans: vec![(hours(a, from), hours(b, from).min(end))],
+                spans: vec![(days(a, from), days(b, from).min(end))],
             });
         }
     }
@@ -355,7 +397,14 @@ fn capacity_chart(series: &[(String, Series)], from: i64, to: i64, bands: &[Band
         })
         .collect();
     lines.insert(0, ("demand".into(), demand));
-    line_chart("Demand and ready capacity", "demand", &lines, true, bands)
+    line_chart(
+        "Demand and ready capacity",
+        "demand",
+        &lines,
+        true,
+        bands,
+        from,
+    )
 }
 
 fn replicas_chart(series: &[(String, Series)], from: i64, to: i64, bands: &[Band]) -> String {
@@ -366,7 +415,14 @@ fn replicas_chart(series: &[(String, Series)], from: i64, to: i64, bands: &[Band
             (name.clone(), points(&s.times, &v, from, to, true))
         })
         .collect();
-    line_chart("Replicas (ready or starting)", "pods", &lines, false, bands)
+    line_chart(
+        "Replicas (ready or starting)",
+        "pods",
+        &lines,
+        false,
+        bands,
+        from,
+    )
 }
 
 /// The y range and label count of a chart: whole numbers for counts (pods), so that a chart of
@@ -380,20 +436,20 @@ fn y_axis(y_max: f64, whole: bool) -> (f64, usize) {
     }
 }
 
-/// One SVG line chart over shaded `bands`; with `first_black`, the first line is drawn black
-/// (the demand).
+/// One SVG line chart of the week from `from` over shaded `bands`, its legend below it (never
+/// over a line); with `first_black`, the first line is drawn black (the demand).
 fn line_chart(
     caption: &str,
     y_label: &str,
     lines: &[(String, Vec<(f64, f64)>)],
     first_black: bool,
     bands: &[Band],
+    from: i64,
 ) -> String {
     let mut svg = String::new();
-    let x_max = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.0))
-        .fold(1.0, f64::max);
+    // A whole week, also for a trace's last, shorter one: every week's chart has one scale.
+    let x_max = 7.0;
+    let mut legend = Vec::new();
     let y_max = lines
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
@@ -415,11 +471,11 @@ fn line_chart(
         };
         let _ = chart
             .configure_mesh()
-            .x_desc("hours from the start of the week")
+            .x_desc("UTC")
             .y_desc(y_label)
             .x_labels(15)
             .y_labels(y_labels)
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_label_formatter(&|x| tick(from, *x))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 13))
             .light_line_style(RGBColor(235, 235, 235))
@@ -427,15 +483,12 @@ fn line_chart(
         // Under the lines: where a schedule's window or event applied.
         for band in bands {
             let fill = band.color.mix(0.18);
-            if let Ok(drawn) = chart.draw_series(
+            let _ = chart.draw_series(
                 band.spans
                     .iter()
                     .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, y_max)], fill.filled())),
-            ) {
-                drawn.label(band.label.as_str()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], fill.filled())
-                });
-            }
+            );
+            legend.push((band.label.clone(), band.color, Swatch::Band));
         }
         for (i, (name, pts)) in lines.iter().enumerate() {
             let c = if first_black && i == 0 {
@@ -444,24 +497,40 @@ fn line_chart(
                 color(if first_black { i - 1 } else { i })
             };
             let width = if first_black && i == 0 { 2 } else { 1 };
-            if let Ok(series) =
-                chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(width)))
-            {
-                series
-                    .label(name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c));
-            }
+            let _ = chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(width)));
+            legend.push((name.clone(), c, Swatch::Line));
         }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 13))
-            .border_style(RGBColor(180, 180, 180))
-            .draw();
         let _ = root.present();
     }
-    svg
+    svg + &legend_html(&legend)
+}
+
+/// How a legend entry shows its series.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Line,
+    Band,
+    Dot,
+}
+
+/// A chart's legend as HTML under it: a legend drawn inside the plot hid the points and peaks
+/// under its box.
+fn legend_html(entries: &[(String, RGBColor, Swatch)]) -> String {
+    let mut h = String::from("<div class=\"legend\">");
+    for (label, RGBColor(r, g, b), swatch) in entries {
+        let style = match swatch {
+            Swatch::Line => format!("display:inline-block;width:18px;height:3px;background:rgb({r},{g},{b});vertical-align:middle"),
+            Swatch::Band => format!("display:inline-block;width:18px;height:12px;background:rgba({r},{g},{b},0.25);vertical-align:middle"),
+            Swatch::Dot => format!("display:inline-block;width:10px;height:10px;border-radius:5px;background:rgb({r},{g},{b});vertical-align:middle"),
+        };
+        let _ = write!(
+            h,
+            "<span style=\"margin-right:16px;white-space:nowrap\"><span style=\"{style}\"></span> {}</span>",
+            escape(label)
+        );
+    }
+    h.push_str("</div>");
+    h
 }
 
 /// Under-provisioned time against cost vs the oracle: each row a point, each swept policy a curve.
@@ -474,6 +543,7 @@ fn pareto(results: &[PolicyResult], sweep: Option<&[PolicyResult]>) -> String {
         .map(|r| r.under_provisioned_pct)
         .fold(1.0, f64::max)
         * 1.1;
+    let mut legend = Vec::new();
     let mut names: Vec<&str> = Vec::new();
     for r in &all {
         if !names.contains(&base(&r.policy)) {
@@ -523,26 +593,61 @@ fn pareto(results: &[PolicyResult], sweep: Option<&[PolicyResult]>) -> String {
                 .filter(|r| base(&r.policy) == *name)
                 .map(|r| (r.cost_vs_oracle, r.under_provisioned_pct))
                 .collect();
-            if let Ok(s) = chart.draw_series(main.iter().map(|&p| Circle::new(p, 6, c.filled()))) {
-                s.label(*name)
-                    .legend(move |(x, y)| Circle::new((x + 8, y), 5, c.filled()));
-            }
+            let _ = chart.draw_series(main.iter().map(|&p| Circle::new(p, 6, c.filled())));
+            legend.push((name.to_string(), c, Swatch::Dot));
         }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .label_font(("sans-serif", 13))
-            .border_style(RGBColor(180, 180, 180))
-            .draw();
         let _ = root.present();
     }
-    svg
+    svg + &legend_html(&legend)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::y_axis;
+    use super::*;
+
+    #[test]
+    fn weeks_after_the_twelfth_are_charted_when_an_event_falls_in_them() {
+        let start = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        let schedule = Schedule::parse(
+            "timezone: UTC\nevents:\n  - name: launch\n    start: 2026-05-14 10:00\n    duration: 2h\n    min: 40\n",
+        )
+        .unwrap();
+        let twelve: Vec<usize> = (0..12).collect();
+        assert_eq!(weeks_shown(20, start, None), twelve);
+        // 2026-05-14 is 133 days after 2026-01-01: the 20th week (index 19).
+        let with_event: Vec<usize> = (0..12).chain([19]).collect();
+        assert_eq!(weeks_shown(20, start, Some(&schedule)), with_event);
+        assert_eq!(weeks_shown(5, start, Some(&schedule)), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn the_time_axis_reads_dates_and_clock_times() {
+        let monday = 1_767_571_200_000; // 2026-01-05T00:00:00Z
+        assert_eq!(tick(monday, 0.0), "Mon 05 Jan");
+        assert_eq!(tick(monday, 1.5), "12:00");
+        assert_eq!(tick(monday, 2.0), "Wed 07 Jan");
+    }
+
+    #[test]
+    fn legends_sit_under_the_charts_not_over_the_lines() {
+        let lines = vec![
+            ("demand".to_string(), vec![(0.0, 1.0), (6.9, 2.0)]),
+            (
+                "hpa+schedule: ready capacity".to_string(),
+                vec![(0.0, 1.0), (6.9, 3.0)],
+            ),
+        ];
+        let chart = line_chart("Load", "load", &lines, true, &[], 0);
+        let (svg, legend) = chart.split_at(chart.find("</svg>").unwrap());
+        for (name, _) in &lines {
+            assert!(!svg.contains(name.as_str()), "{name} drawn inside the plot");
+            assert!(
+                legend.contains(name.as_str()),
+                "{name} missing from the legend"
+            );
+        }
+        assert!(legend.contains("class=\"legend\""));
+    }
 
     #[test]
     fn pod_charts_have_whole_number_ticks() {

@@ -13,9 +13,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -133,6 +134,23 @@ def _traces(traces: Traces) -> Dict[str, TraceLike]:
     return dict(traces)
 
 
+def _progress(progress: Union[bool, Callable[[int, int, int], None]], total: int) -> Callable[[int, int], None]:
+    """``report(done, failed)``: calls the caller's function, prints a line to stderr (in place on
+    a terminal), or does nothing."""
+    if callable(progress):
+        return lambda done, failed: progress(done, failed, total)
+    if not progress:
+        return lambda done, failed: None
+    tty = sys.stderr.isatty()
+
+    def report(done: int, failed: int) -> None:
+        line = f"fleet: {done}/{total} workloads ({100 * done // max(total, 1)}%), {failed} failed"
+        end = "\n" if not tty or done == total else ""
+        print(("\r" if tty else "") + line, end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
 def _executor(executor: Any, max_workers: Optional[int]) -> Tuple[Any, bool]:
     """The executor to submit to, and whether this call owns it (and must shut it down)."""
     if executor is None:
@@ -157,6 +175,7 @@ def backtest(
     on_error: str = "raise",
     capacity_per_pod: Union[float, Mapping[str, float], None] = None,
     chunksize: Optional[int] = None,
+    progress: Union[bool, Callable[[int, int, int], None]] = False,
     **settings: Any,
 ) -> FleetResult:
     """Backtests ``policies`` on every workload of ``traces`` (a mapping of name to trace, as
@@ -167,8 +186,11 @@ def backtest(
     ``settings`` are ``leadtime.backtest``'s (``ready_time``, ``peak_pods``, ``warmup``,
     ``sweep``, ...); ``capacity_per_pod`` may map a workload to its own. ``baseline`` is the row
     label the summary compares with (``None``: no comparison). ``on_error="skip"`` records a
-    failed workload in ``.errors`` instead of raising its exception. ``chunksize`` workloads go
-    in one task (default: about four tasks per worker, when the executor tells its workers).
+    failed workload in ``.errors`` instead of raising its exception, whether it failed where it
+    ran or in the checks of its trace here. ``chunksize`` workloads go in one task (default:
+    about four tasks per worker, when the executor tells its workers). ``progress=True`` prints
+    how many workloads are done (and failed) to stderr as they finish; a callable is called as
+    ``progress(done, failed, total)`` instead.
     """
     if on_error not in ("raise", "skip"):
         raise BadRequestError(f"on_error is 'raise' or 'skip', not {on_error!r}", "bad-request")
@@ -196,6 +218,14 @@ def backtest(
     futures: List[Any] = []
     errors: List[Dict[str, str]] = []
     chunk: List[Tuple[str, _native.Trace, Dict[str, Any]]] = []
+    report = _progress(progress, len(workloads))
+    done = 0
+
+    def failed(name: str, error: LeadtimeError) -> None:
+        if on_error == "raise":
+            raise type(error)(f"workload {name}: {error.message}", error.kind) from error
+        errors.append({"workload": name, "kind": error.kind, "message": error.message})
+
     try:
         for name, trace in workloads.items():
             own = dict(settings)
@@ -206,7 +236,14 @@ def backtest(
             elif capacity_per_pod is not None:
                 own["capacity_per_pod"] = capacity_per_pod
             # Read and checked here, shipped as one array.
-            chunk.append((name, load_trace(trace, name=name, **trace_options), own))
+            try:
+                checked = load_trace(trace, name=name, **trace_options)
+            except LeadtimeError as error:
+                failed(name, error)
+                done += 1
+                report(done, len(errors))
+                continue
+            chunk.append((name, checked, own))
             if len(chunk) == chunksize:
                 futures.append(pool.submit(_run_chunk, chunk, jobs))
                 chunk = []
@@ -215,12 +252,12 @@ def backtest(
         parts: List[Tuple[pd.DataFrame, pd.DataFrame, float]] = []
         for future in cf.as_completed(futures):
             for name, outcome in future.result():
-                if not isinstance(outcome, LeadtimeError):
-                    parts.append(outcome)
-                elif on_error == "raise":
-                    raise type(outcome)(f"workload {name}: {outcome.message}", outcome.kind) from outcome
+                if isinstance(outcome, LeadtimeError):
+                    failed(name, outcome)
                 else:
-                    errors.append({"workload": name, "kind": outcome.kind, "message": outcome.message})
+                    parts.append(outcome)
+                done += 1
+            report(done, len(errors))
     except BaseException:
         for future in futures:  # what has not started yet, on any executor
             future.cancel()
@@ -243,8 +280,8 @@ def backtest(
 
 def summarize(results: pd.DataFrame, matched: pd.DataFrame, labels: Iterable[str], baseline: Optional[str]) -> pd.DataFrame:
     """One row per policy (the baseline and the oracle aside) over the fleet: ``workloads``;
-    ``pod_hours`` and ``baseline_pod_hours`` summed, ``pod_hours_saved`` (the baseline's less
-    the policy's) and ``pod_hours_saved_pct``; the mean ``under_provisioned_pct`` and the
+    ``pod_hours`` and ``baseline_pod_hours`` summed, ``pod_hours_change`` (the policy's less the
+    baseline's: negative where it saves) and ``pod_hours_change_pct``; the mean ``under_provisioned_pct`` and the
     baseline's; with a sweep, the baseline's mean under-provisioned time at the policy's cost
     (``baseline_at_equal_cost_pct``, over the workloads where the policy's cost is inside the
     baseline's curve: ``at_equal_cost_workloads``); and ``worse_workloads``, the workloads where
@@ -259,11 +296,11 @@ def summarize(results: pd.DataFrame, matched: pd.DataFrame, labels: Iterable[str
         row: Dict[str, Any] = {"policy": label, "workloads": len(mine), "pod_hours": mine["pod_hours"].sum(), "under_provisioned_pct": mine["under_provisioned_pct"].mean()}
         if baseline is not None:
             base = plain[plain["policy"] == baseline].set_index("workload").reindex(mine.index)
-            saved = base["pod_hours"].sum() - row["pod_hours"]
+            change = row["pod_hours"] - base["pod_hours"].sum()
             row.update(
                 baseline_pod_hours=base["pod_hours"].sum(),
-                pod_hours_saved=saved,
-                pod_hours_saved_pct=100.0 * saved / base["pod_hours"].sum() if base["pod_hours"].sum() > 0 else np.nan,
+                pod_hours_change=change,
+                pod_hours_change_pct=100.0 * change / base["pod_hours"].sum() if base["pod_hours"].sum() > 0 else np.nan,
                 baseline_under_provisioned_pct=base["under_provisioned_pct"].mean(),
             )
             against = matched[(matched["policy"] == label) & (matched["against"] == baseline)] if len(matched) else matched

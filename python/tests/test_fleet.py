@@ -84,7 +84,7 @@ def test_a_fleet_on_a_dask_cluster(traces: List[Path], dask_client) -> None:
     summary = result.summary.set_index("policy")
     assert list(summary.index) == ["predictive"]
     by = plain.pivot(index="workload", columns="policy", values="pod_hours")
-    assert summary.loc["predictive", "pod_hours_saved"] == pytest.approx((by["hpa"] - by["predictive"]).sum())
+    assert summary.loc["predictive", "pod_hours_change"] == pytest.approx((by["predictive"] - by["hpa"]).sum())
     assert summary.loc["predictive", "workloads"] == len(fleet)
     against = result.matched[(result.matched["policy"] == "predictive") & (result.matched["against"] == "hpa")].dropna()
     worse = sorted(against[against["under_provisioned_pct"] > against["against_under_provisioned_pct"]]["workload"])
@@ -120,6 +120,28 @@ def test_failed_workloads_raise_or_are_recorded(traces: List[Path]) -> None:
     assert "capacity per pod" in result.errors["message"][0]
     with pytest.raises(leadtime.BadRequestError, match="baseline"):
         leadtime.fleet.backtest(fleet, ["predictive"], ready_time="5m", peak_pods=20)
+
+
+def test_a_trace_refused_where_the_fleet_is_called_is_skipped_too(traces: List[Path]) -> None:
+    good = read(traces[0]).iloc[:600]
+    empty = pd.Series(np.nan, index=good.index, name="empty")
+    fleet = {"good": good, "empty": empty}
+    settings = dict(ready_time="5m", capacity_per_pod=100.0, max_workers=1)
+    with pytest.raises(leadtime.BadRequestError, match="workload empty: "):
+        leadtime.fleet.backtest(fleet, ["hpa"], baseline=None, **settings)
+    seen = []
+    result = leadtime.fleet.backtest(fleet, ["hpa"], baseline=None, on_error="skip", progress=lambda *a: seen.append(a), **settings)
+    assert list(result.results["workload"].unique()) == ["good"]
+    assert list(result.errors["workload"]) == ["empty"] and result.errors["kind"][0] == "bad-request"
+    # Progress: every workload counted once, the failed one among them, ending at the total.
+    assert seen[-1] == (2, 1, 2) and [d for d, _, _ in seen] == sorted(d for d, _, _ in seen)
+
+
+def test_progress_prints_to_stderr(traces: List[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    fleet = {f"w{i}": read(traces[0]).iloc[:600] for i in range(3)}
+    leadtime.fleet.backtest(fleet, ["hpa"], baseline=None, ready_time="5m", capacity_per_pod=100.0, max_workers=1, chunksize=1, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "fleet: 3/3 workloads (100%), 0 failed", lines
 
 
 @pytest.fixture(scope="module")
