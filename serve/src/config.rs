@@ -1,10 +1,10 @@
 //! The config file of `leadtime serve` (YAML or JSON): Prometheus, metadata defaults, behavior.
 
-use crate::access::Access;
 use crate::auth::{Auth, Tls};
 use crate::metadata::duration;
 use crate::scaler::Settings;
 use leadtime::Behavior;
+use leadtime_prometheus::access::Access;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;

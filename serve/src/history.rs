@@ -14,26 +14,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// The most points asked of Prometheus in one `query_range` (its limit is 11,000).
-pub const CHUNK_POINTS: i64 = 10_000;
-
-/// A range of grid points to ask Prometheus for: `start..=end` every `step` (Unix seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chunk {
-    /// First point.
-    pub start: i64,
-    /// Last point.
-    pub end: i64,
-    /// Seconds between points.
-    pub step: i64,
-}
-
-impl Chunk {
-    /// How many points the chunk asks for.
-    pub fn points(&self) -> i64 {
-        (self.end - self.start) / self.step + 1
-    }
-}
+pub use leadtime_prometheus::{Chunk, CHUNK_POINTS};
 
 /// What a workload's policy is sent: the held window, from its first point with data.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,18 +84,7 @@ impl History {
             Some(last) if last >= oldest => last + self.step,
             _ => oldest,
         };
-        let mut chunks = Vec::new();
-        let mut from = start;
-        while from <= end {
-            let to = (from + (CHUNK_POINTS - 1) * self.step).min(end);
-            chunks.push(Chunk {
-                start: from,
-                end: to,
-                step: self.step,
-            });
-            from = to + self.step;
-        }
-        chunks
+        leadtime_prometheus::chunks(start, end, self.step)
     }
 
     /// Stores fetched points (time in Unix seconds, the sum over series) of the range

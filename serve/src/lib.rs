@@ -8,8 +8,6 @@
 //! with an allow-list), and every call is untrusted until [`quota`] has checked its names and
 //! size and [`query`] its PromQL (docs/security.md, the scaler's threat model).
 
-pub mod access;
-pub mod answer;
 pub mod auth;
 pub mod config;
 pub mod history;
@@ -17,7 +15,6 @@ pub mod http;
 pub mod listen;
 pub mod log_limit;
 pub mod metadata;
-pub mod prometheus;
 pub mod query;
 pub mod quota;
 pub mod scaler;
@@ -34,4 +31,6 @@ pub mod proto {
 
 pub use auth::{Auth, Tls};
 pub use config::Config;
+/// The Prometheus client (crate `leadtime-prometheus`), shared with backtests.
+pub use leadtime_prometheus as prometheus;
 pub use server::{runtime, shutdown_signal, Server};

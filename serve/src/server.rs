@@ -3,12 +3,12 @@
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::prometheus::Prometheus;
 use crate::proto::external_scaler_server::ExternalScalerServer;
 use crate::scaler::Scaler;
 use crate::service::Service;
 use crate::telemetry::Telemetry;
 use leadtime::{Engine, Limits};
+use leadtime_prometheus::Prometheus;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub enum ServeError {
     Auth(#[from] crate::auth::AuthError),
     /// How to reach Prometheus (TLS, credentials, headers) does not work.
     #[error("{0}")]
-    Access(#[from] crate::access::AccessError),
+    Access(#[from] leadtime_prometheus::access::AccessError),
     /// The engine did not start.
     #[error("engine: {0}")]
     Engine(#[from] leadtime::Error),
@@ -85,7 +85,7 @@ impl Server {
             ),
         }
         let q = &config.settings.quotas;
-        let bounds = crate::prometheus::Bounds {
+        let bounds = leadtime_prometheus::Bounds {
             concurrency: q.prometheus_concurrency,
             per_tenant: q.prometheus_concurrency_per_namespace,
             body_bytes: q.prometheus_body_bytes,

@@ -5,7 +5,7 @@
 mod harness;
 
 use harness::{Exporter, Pki, Prometheus, Scaler};
-use leadtime_serve::access::{Access, SECRET_RELOAD};
+use leadtime_serve::prometheus::access::{Access, SECRET_RELOAD};
 use leadtime_serve::prometheus::{Bounds, FetchError, Prometheus as Client};
 use leadtime_serve::{Config, Server};
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use leadtime_serve::prometheus::{Bounds, FetchError, Prometheus as Client};
 use std::time::{Duration, Instant};
 
 fn client(url: &str, bounds: Bounds) -> Client {
-    let access = leadtime_serve::access::Access::default();
+    let access = leadtime_serve::prometheus::access::Access::default();
     Client::connect(
         url,
         Duration::from_secs(60),

@@ -1,4 +1,4 @@
-//! A client of the Prometheus HTTP API (`/api/v1/query_range`, `/api/v1/query`, and
+//! The client of the Prometheus HTTP API (`/api/v1/query_range`, `/api/v1/query`, and
 //! `/api/v1/parse_query` to check a query), with a timeout on every call and a short cache of
 //! instant queries so that KEDA's polling does not hammer Prometheus.
 //!
@@ -9,7 +9,7 @@
 
 use crate::access::{Access, AccessError, Built};
 use crate::answer::{DecodeError, Envelope, Sink};
-use crate::history::Chunk;
+use crate::range::Chunk;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_rustls::HttpsConnector;
@@ -103,14 +103,15 @@ pub struct Bounds {
 }
 
 impl Default for Bounds {
+    /// The scaler's defaults (its `limits.prometheus*` and `limits.cacheEntries`).
     fn default() -> Self {
-        let q = crate::quota::Quotas::default();
         Bounds {
-            concurrency: q.prometheus_concurrency,
-            per_tenant: q.prometheus_concurrency_per_namespace,
-            body_bytes: q.prometheus_body_bytes,
-            series: q.prometheus_series,
-            cache_entries: q.cache_entries,
+            concurrency: 8,
+            per_tenant: 2,
+            // A range chunk is at most `CHUNK_POINTS` points (~300 KiB as JSON).
+            body_bytes: 8 << 20,
+            series: 10_000,
+            cache_entries: 4096,
         }
     }
 }
