@@ -5,6 +5,8 @@ mod cmd;
 mod failure;
 mod input;
 mod log;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;

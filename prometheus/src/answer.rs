@@ -14,6 +14,13 @@ pub trait Sink {
     fn point(&mut self, _at: f64, _value: f64) {}
     /// An instant answer's series value (`value`).
     fn value(&mut self, _at: f64, _value: f64) {}
+    /// Whether the next series' labels are wanted ([`Sink::labels`]); they are skipped unread
+    /// otherwise.
+    fn wants_labels(&self) -> bool {
+        false
+    }
+    /// A series' labels (`metric`), when [`Sink::wants_labels`] said so.
+    fn labels(&mut self, _labels: std::collections::BTreeMap<String, String>) {}
 }
 
 /// The API's envelope: whether it succeeded, and its error if not. The `data` went to the sink.
@@ -193,6 +200,10 @@ impl<'de> Visitor<'de> for SeriesSeed<'_, '_> {
                     let Sample(at, value) = map.next_value()?;
                     self.0.envelope.samples += 1;
                     self.0.sink.value(at, value);
+                }
+                "metric" if self.0.sink.wants_labels() => {
+                    let labels = map.next_value()?;
+                    self.0.sink.labels(labels);
                 }
                 // Labels (`metric`) and native histograms are not read into memory.
                 _ => {

@@ -56,11 +56,24 @@ pub enum FetchError {
     /// A credential file (token, password) no longer reads.
     #[error("{0}")]
     Credentials(String),
+    /// A query meant to give one series (a workload's load) gave several.
+    #[error(
+        "query `{query}` returned {count} series{differ}; a backtest needs one: sum them \
+         (`sum({query})`) or keep one (`sum by (LABEL) (...)` with a matcher on it)"
+    )]
+    SeveralSeries {
+        /// The query.
+        query: String,
+        /// How many (at least).
+        count: usize,
+        /// Where two of them differ, e.g. ` (they differ in pod: "web-1", "web-2")`.
+        differ: String,
+    },
 }
 
 impl FetchError {
     /// A short label for metrics: `unreachable`, `timeout`, `api`, `decode`, `no-data`,
-    /// `bad-query`, `too-large`, `credentials`.
+    /// `bad-query`, `too-large`, `credentials`, `several-series`.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Unreachable { .. } => "unreachable",
@@ -71,6 +84,7 @@ impl FetchError {
             FetchError::BadQuery(_) => "bad-query",
             FetchError::TooLarge(_) => "too-large",
             FetchError::Credentials(_) => "credentials",
+            FetchError::SeveralSeries { .. } => "several-series",
         }
     }
 }
@@ -213,6 +227,46 @@ impl Prometheus {
             points: sums.0.into_iter().collect(),
             samples: envelope.samples,
         })
+    }
+
+    /// One series of `query` at every `step` seconds from `start` to `end` (Unix seconds), asked
+    /// in pages of at most [`crate::CHUNK_POINTS`] points under Prometheus' per-series limit;
+    /// `page(done, total)` after each page. Points Prometheus has none for are left out (gaps
+    /// stay gaps); non-finite values too. `SeveralSeries` when the query gives more than one
+    /// series (in a page, or another one from page to page), `NoData` when it gives none.
+    pub async fn series(
+        &self,
+        query: &str,
+        (start, end, step): (i64, i64, i64),
+        tenant: &str,
+        page: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<Vec<(i64, f64)>, FetchError> {
+        let chunks = crate::chunks(start, end, step.max(1));
+        let mut one = OneSeries::default();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let qs = form_urlencoded::Serializer::new(String::new())
+                .append_pair("query", query)
+                .append_pair("start", &chunk.start.to_string())
+                .append_pair("end", &chunk.end.to_string())
+                .append_pair("step", &chunk.step.to_string())
+                .append_pair("timeout", &self.prometheus_timeout())
+                .finish();
+            let envelope = self
+                .get(&format!("/api/v1/query_range?{qs}"), tenant, &mut one)
+                .await?;
+            if envelope.series > 1 || one.labels.len() > 1 {
+                return Err(FetchError::SeveralSeries {
+                    query: query.to_string(),
+                    count: envelope.series.max(one.labels.len()),
+                    differ: differ(&one.labels),
+                });
+            }
+            page(i + 1, chunks.len());
+        }
+        if one.labels.is_empty() {
+            return Err(FetchError::NoData(query.to_string()));
+        }
+        Ok(one.points.into_iter().collect())
     }
 
     /// Checks that Prometheus parses `query`, without running it: `/api/v1/parse_query`
@@ -489,6 +543,48 @@ impl Sink for Sums {
         if value.is_finite() {
             *self.0.entry(at.round() as i64).or_insert(0.0) += value;
         }
+    }
+}
+
+/// A range answer of one series, page after page: its points, and the label sets seen (two at
+/// most: enough to say where they differ).
+#[derive(Default)]
+struct OneSeries {
+    points: BTreeMap<i64, f64>,
+    labels: Vec<BTreeMap<String, String>>,
+}
+
+impl Sink for OneSeries {
+    fn point(&mut self, at: f64, value: f64) {
+        if value.is_finite() {
+            self.points.insert(at.round() as i64, value);
+        }
+    }
+
+    fn wants_labels(&self) -> bool {
+        self.labels.len() < 2
+    }
+
+    fn labels(&mut self, labels: BTreeMap<String, String>) {
+        if !self.labels.contains(&labels) {
+            self.labels.push(labels);
+        }
+    }
+}
+
+/// Where the first two label sets differ: ` (they differ in pod: "a", "b")`, or nothing.
+fn differ(labels: &[BTreeMap<String, String>]) -> String {
+    let [a, b, ..] = labels else {
+        return String::new();
+    };
+    let key = a.keys().chain(b.keys()).find(|k| a.get(*k) != b.get(*k));
+    match key {
+        Some(k) => format!(
+            " (they differ in {k}: {:?}, {:?})",
+            a.get(k).map_or("", String::as_str),
+            b.get(k).map_or("", String::as_str)
+        ),
+        None => String::new(),
     }
 }
 

@@ -22,8 +22,15 @@ pub struct Args {
     #[arg(long = "policy", required = true)]
     pub policies: Vec<String>,
     /// The trace: CSV with a time column and a value column (total demand).
-    #[arg(long)]
-    trace: PathBuf,
+    #[cfg_attr(
+        feature = "prometheus",
+        arg(long, required_unless_present = "prometheus")
+    )]
+    #[cfg_attr(not(feature = "prometheus"), arg(long, required = true))]
+    trace: Option<PathBuf>,
+    #[cfg(feature = "prometheus")]
+    #[command(flatten)]
+    source: crate::prometheus::Source,
     /// The time column (header name or 0-based index); detected when absent.
     #[arg(long)]
     time_column: Option<String>,
@@ -143,6 +150,78 @@ fn quantile_pods(text: &str) -> Result<(f64, u32), Failure> {
     Ok((q, n))
 }
 
+/// The trace `--prometheus` and `--query` read (and `--save-trace` keeps), with a progress bar
+/// over its pages on a terminal.
+#[cfg(feature = "prometheus")]
+fn from_prometheus(source: &crate::prometheus::Source) -> Result<Trace, Failure> {
+    let (Some(url), Some(query)) = (&source.prometheus, &source.query) else {
+        return Err(bad("give --trace, or --prometheus and --query"));
+    };
+    let seconds = |flag: &str, text: &str| {
+        parse_seconds(text)
+            .map(|s| s.round() as i64)
+            .map_err(|e| bad(format!("{flag}: {e}")))
+    };
+    let (range, step) = (
+        seconds("--range", &source.range)?,
+        seconds("--step", &source.step)?,
+    );
+    if step < 1 {
+        return Err(bad(format!("--step: {} is under a second", source.step)));
+    }
+    let end = match &source.end {
+        Some(text) => simulate::parse_time(text)
+            .map(|ms| ms.div_euclid(1000))
+            .ok_or_else(|| {
+                bad(format!(
+                    "--end: `{text}` is neither RFC 3339 nor Unix seconds"
+                ))
+            })?,
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            now - now.rem_euclid(step)
+        }
+    };
+    let name = source
+        .save_trace
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .map_or("prometheus".to_string(), |n| {
+            n.to_string_lossy().into_owned()
+        });
+    let mut access = leadtime_prometheus::Access::default();
+    source.connection.clone().apply(&mut access);
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("reading prometheus {bar:30} {pos}/{len} pages {elapsed}")
+            .expect("a valid template"),
+    );
+    let ask = crate::prometheus::Ask {
+        url,
+        access,
+        query,
+        end,
+        range,
+        step,
+        name: &name,
+    };
+    let trace = crate::prometheus::trace(ask, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    if let Some(path) = &source.save_trace {
+        crate::prometheus::save(&trace, path)?;
+    }
+    Ok(trace)
+}
+
 /// What a run needs, from the flags: the trace, the simulated cluster and the jobs.
 pub struct Prepared {
     /// The trace, as read (and resampled).
@@ -164,8 +243,15 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
         .as_deref()
         .map(|r| Resample::parse(r).map_err(|e| bad(format!("--resample: {e}"))))
         .transpose()?;
-    let trace = Trace::from_file_resampled(&args.trace, &columns, resample)
-        .map_err(|e| bad(e.to_string()))?;
+    let trace = match &args.trace {
+        Some(path) => {
+            Trace::from_file_resampled(path, &columns, resample).map_err(|e| bad(e.to_string()))?
+        }
+        #[cfg(feature = "prometheus")]
+        None => from_prometheus(&args.source)?,
+        #[cfg(not(feature = "prometheus"))]
+        None => return Err(bad("give --trace")),
+    };
     let ready = match (&args.ready_time, &args.ready_time_dist, &args.ready_times) {
         (Some(t), _, _) => {
             ReadyTimes::Fixed(parse_seconds(t).map_err(|e| bad(format!("--ready-time: {e}")))?)

@@ -19,29 +19,8 @@ pub struct Args {
     /// Prometheus base URL, e.g. http://prometheus:9090; overrides the config file's.
     #[arg(long, env = "LEADTIME_PROMETHEUS")]
     prometheus: Option<String>,
-    /// CA certificates (PEM) trusted for an https Prometheus URL, instead of the built-in roots;
-    /// overrides `prometheus.caFile`.
-    #[arg(long)]
-    prometheus_ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for a Prometheus that asks for one; with --prometheus-key-file.
-    #[arg(long, requires = "prometheus_key_file")]
-    prometheus_cert_file: Option<PathBuf>,
-    /// The client certificate's key (PEM).
-    #[arg(long, requires = "prometheus_cert_file")]
-    prometheus_key_file: Option<PathBuf>,
-    /// File holding a bearer token for Prometheus (re-read when it changes).
-    #[arg(long, conflicts_with = "prometheus_username")]
-    prometheus_bearer_token_file: Option<PathBuf>,
-    /// Basic-auth user for Prometheus; with --prometheus-password-file.
-    #[arg(long, requires = "prometheus_password_file")]
-    prometheus_username: Option<String>,
-    /// File holding the basic-auth password (re-read when it changes).
-    #[arg(long, requires = "prometheus_username")]
-    prometheus_password_file: Option<PathBuf>,
-    /// A header sent on every Prometheus call, `Name: value` (repeat for several), e.g.
-    /// `X-Scope-OrgID: team-a` for a Mimir, Cortex or Thanos tenant.
-    #[arg(long, value_parser = header)]
-    prometheus_header: Vec<(String, String)>,
+    #[command(flatten)]
+    connection: crate::prometheus::Connection,
     /// Config file (YAML): Prometheus timeout and cache, metadata defaults, behavior, breaker.
     /// See serve/README.md.
     #[arg(long)]
@@ -71,14 +50,6 @@ pub struct Args {
     memory_mib: usize,
 }
 
-/// `Name: value` of --prometheus-header.
-fn header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| format!("`{text}` is not `Name: value`"))?;
-    Ok((name.trim().to_string(), value.trim().to_string()))
-}
-
 /// The config file's `logFormat`, if it has one; a file that does not load is reported by
 /// [`run`], after logging has started.
 pub fn log_format(args: &Args) -> Option<crate::log::Format> {
@@ -101,26 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new("runtime", format!("finding this executable: {e}")))?;
     config.compile_worker = Some(leadtime::CompileWorker::new(exe, ["compile-worker"]));
     // Each flag overrides its setting in the config file.
-    let access = &mut config.prometheus_access;
-    if let Some(ca) = args.prometheus_ca_file {
-        access.ca_file = Some(ca);
-    }
-    if let (Some(cert), Some(key)) = (args.prometheus_cert_file, args.prometheus_key_file) {
-        access.client_cert = Some((cert, key));
-    }
-    if let Some(token) = args.prometheus_bearer_token_file {
-        (access.bearer_token_file, access.basic_auth) = (Some(token), None);
-    }
-    if let (Some(user), Some(password)) = (args.prometheus_username, args.prometheus_password_file)
-    {
-        (access.basic_auth, access.bearer_token_file) = (Some((user, password)), None);
-    }
-    for (name, value) in args.prometheus_header {
-        access
-            .headers
-            .retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        access.headers.push((name, value));
-    }
+    args.connection.apply(&mut config.prometheus_access);
     if let (Some(cert), Some(key), Some(client_ca)) = (args.tls_cert, args.tls_key, args.client_ca)
     {
         // The flags name the files and clients; the config file's handshake timeout stays.

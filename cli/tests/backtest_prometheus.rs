@@ -1,0 +1,274 @@
+//! `leadtime backtest --prometheus`: a trace read from a real Prometheus holding four days of
+//! history (written with `promtool tsdb create-blocks-from openmetrics`, a two-hour gap in it),
+//! served over TLS with basic auth (`--web.config.file`), in pages under its point limit; and the
+//! same table from the trace `--save-trace` wrote, byte for byte.
+
+mod common;
+
+use common::{leadtime, stderr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery staple";
+/// Four days at one minute, ending an hour ago (inside the default retention).
+const DAYS: i64 = 4;
+
+struct Server {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+    end: i64,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(dir: &Path, program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (`make setup` installs it)"));
+    assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
+}
+
+/// History of `load{workload="web"}` (a daily cycle with a gap from hour 30 to 32) and of
+/// `split{pod="a"|"b"}` (two series), a real Prometheus over it, TLS and basic auth in front.
+fn start() -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("leadtime-bt-prom-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = now / 60 * 60 - 3600;
+    let mut om = String::from("# TYPE load gauge\n");
+    let minutes = DAYS * 1440;
+    for i in 0..=minutes {
+        let t = end - (minutes - i) * 60;
+        if (30 * 60..32 * 60).contains(&i) {
+            continue;
+        }
+        let day = (t % 86_400) as f64 / 86_400.0;
+        let v = 200.0 + 100.0 * (std::f64::consts::TAU * day).sin() + (i % 7) as f64;
+        om.push_str(&format!("load{{workload=\"web\"}} {v:.3} {t}\n"));
+    }
+    om.push_str("# TYPE split gauge\n");
+    for pod in ["a", "b"] {
+        for i in 0..=120 {
+            let t = end - (120 - i) * 60;
+            om.push_str(&format!("split{{pod=\"{pod}\"}} 1 {t}\n"));
+        }
+    }
+    om.push_str("# EOF\n");
+    std::fs::write(dir.join("history.om"), om).unwrap();
+    run(
+        &dir,
+        "promtool",
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "history.om",
+            "data",
+        ],
+    );
+    // A CA, and the server's certificate for localhost signed by it (as serve/README.md says).
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1";
+    for command in [
+        format!("req -x509 {ec} -subj /CN=test-ca -keyout ca.key -out ca.crt"),
+        format!(
+            "req {ec} -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+             -keyout server.key -out server.csr"
+        ),
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 1 -copy_extensions copy \
+         -out server.crt"
+            .to_string(),
+    ] {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        run(&dir, "openssl", &words);
+    }
+    std::fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
+    std::fs::write(dir.join("wrong"), "hunter2\n").unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  leadtime: {}\n",
+            bcrypt::hash(PASSWORD, 4).unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("prometheus.yml"), "scrape_configs: []\n").unwrap();
+    let child = Command::new("prometheus")
+        .current_dir(&dir)
+        .args([
+            "--config.file=prometheus.yml",
+            "--web.config.file=web.yml",
+            "--storage.tsdb.path=data",
+            "--storage.tsdb.retention.time=30d",
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=warn",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("`prometheus` is not on PATH: run `make setup`");
+    Server {
+        child,
+        url: format!("https://localhost:{port}"),
+        dir,
+        end,
+    }
+}
+
+/// `leadtime backtest` reading `query` from `server` with `password_file`, plus `extra` flags;
+/// retried while Prometheus is still starting (at most 30 s).
+fn backtest(
+    server: &Server,
+    query: &str,
+    password_file: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (ca, password, end) = (
+        server.dir.join("ca.crt"),
+        server.dir.join(password_file),
+        server.end.to_string(),
+    );
+    let mut args = vec![
+        "backtest",
+        "--prometheus",
+        &server.url,
+        "--prometheus-ca-file",
+        ca.to_str().unwrap(),
+        "--prometheus-username",
+        "leadtime",
+        "--prometheus-password-file",
+        password.to_str().unwrap(),
+        "--query",
+        query,
+        "--end",
+        &end,
+    ];
+    args.extend_from_slice(extra);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = leadtime(&args);
+        let starting = stderr(&out).contains("unreachable");
+        if !starting || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+const POLICIES: &[&str] = &[
+    "--policy",
+    "hpa",
+    "--policy",
+    "target-tracking",
+    "--ready-time",
+    "5m",
+    "--peak-pods",
+    "20",
+];
+
+#[test]
+fn a_trace_from_prometheus_backtests_as_the_file_it_saves() {
+    let server = start();
+    let saved = server.dir.join("web.csv");
+    // 30 s steps over four days: 11,521 points, over Prometheus' 11,000 for one query.
+    let mut extra = vec![
+        "--range",
+        "4d",
+        "--step",
+        "30s",
+        "--save-trace",
+        saved.to_str().unwrap(),
+    ];
+    extra.extend_from_slice(POLICIES);
+    let online = backtest(&server, r#"load{workload="web"}"#, "password", &extra);
+    assert!(online.status.success(), "{}", stderr(&online));
+
+    let mut offline_args = vec!["backtest", "--trace", saved.to_str().unwrap()];
+    offline_args.extend_from_slice(POLICIES);
+    let offline = leadtime(&offline_args);
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    // Byte for byte, but for the column of measured call times (µs), which no two runs share.
+    let without_timing = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words
+                    .iter()
+                    .position(|w| w.contains('/') && w.contains(|c: char| c.is_ascii_digit()))
+                {
+                    Some(i) => [&words[..i], &words[i + 1..]].concat().join(" "),
+                    None => line.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        without_timing(&online),
+        without_timing(&offline),
+        "the same table from Prometheus and from the saved trace"
+    );
+    assert!(String::from_utf8_lossy(&online.stdout).starts_with("web.csv: 11521 decisions"));
+
+    // The gap stays a gap: no row inside it (2 h of data missing, 5 min of staleness around).
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let rows = text.lines().count() - 1;
+    let all = (DAYS * 2880 + 1) as usize;
+    assert!(
+        rows < all - 200 && rows > all - 300,
+        "{rows} rows of {all} grid points"
+    );
+    assert!(text.starts_with("timestamp,value\n"), "{}", &text[..80]);
+}
+
+#[test]
+fn bad_input_says_what_is_wrong() {
+    let server = start();
+    let mut extra = vec!["--range", "1d"];
+    extra.extend_from_slice(POLICIES);
+    // Credentials refused: said so, and nothing of the password.
+    let refused = backtest(&server, r#"load{workload="web"}"#, "wrong", &extra);
+    assert!(!refused.status.success());
+    let text = stderr(&refused);
+    assert!(
+        text.contains("401") && text.contains("credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    // Two series: their count and the label that tells them apart.
+    let several = backtest(&server, "split", "password", &extra);
+    let text = stderr(&several);
+    assert!(!several.status.success());
+    assert!(
+        text.contains("returned 2 series") && text.contains(r#"differ in pod: "a", "b""#),
+        "{text}"
+    );
+    assert!(text.contains("sum(split)"), "{text}");
+    // Nothing there: said so, with where to look.
+    let none = backtest(&server, "absent_metric", "password", &extra);
+    let text = stderr(&none);
+    assert!(!none.status.success());
+    assert!(
+        text.contains("returned no data") && text.contains("retention"),
+        "{text}"
+    );
+}
