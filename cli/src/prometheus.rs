@@ -90,14 +90,15 @@ pub struct Ask<'a> {
 /// Longest one page (at most 10,000 points) may take.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The trace `ask` reads, its pages counted on `page(done, total)`; gaps stay gaps.
-pub fn trace(ask: Ask<'_>, page: &mut (dyn FnMut(usize, usize) + Send)) -> Result<Trace, Failure> {
+/// A client of `ask`'s Prometheus for one command, and the runtime its calls run on.
+fn connect(ask: &Ask<'_>) -> Result<(Prometheus, tokio::runtime::Runtime), Failure> {
     let bounds = Bounds {
         concurrency: 1,
         per_tenant: 1,
-        // A page of 10,000 points is ~300 KiB as JSON; room for labels and a second series.
+        // A page of 10,000 points is ~300 KiB as JSON; room for labels, and for a pod per
+        // series in the ready times.
         body_bytes: 64 << 20,
-        series: 100,
+        series: 10_000,
         cache_entries: 1,
     };
     let client = Prometheus::connect(ask.url, PAGE_TIMEOUT, Duration::ZERO, bounds, &ask.access)
@@ -106,6 +107,33 @@ pub fn trace(ask: Ask<'_>, page: &mut (dyn FnMut(usize, usize) + Send)) -> Resul
         .enable_all()
         .build()
         .map_err(|e| Failure::new("runtime", e.to_string()))?;
+    Ok((client, runtime))
+}
+
+/// The ready times `query` gives over `ask`'s range, in seconds: each series (a pod) counts
+/// once, with its last value (`last_over_time` of the query over the range, 5-minute steps).
+pub fn ready_times(ask: &Ask<'_>, query: &str) -> Result<Vec<f64>, Failure> {
+    let (client, runtime) = connect(ask)?;
+    let over_range = format!("last_over_time(({query})[{}s:5m])", ask.range);
+    let seconds: Vec<f64> = runtime
+        .block_on(client.instant(&over_range, "backtest"))
+        .map_err(|e| fetch_failure(ask.url, e))
+        .map_err(|f| Failure::new(&f.kind, format!("--ready-query: {}", f.detail)))?
+        .into_iter()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .collect();
+    if seconds.is_empty() {
+        return Err(Failure::new(
+            "bad-request",
+            format!("--ready-query `{query}` gave no ready time of 0 seconds or more"),
+        ));
+    }
+    Ok(seconds)
+}
+
+/// The trace `ask` reads, its pages counted on `page(done, total)`; gaps stay gaps.
+pub fn trace(ask: &Ask<'_>, page: &mut (dyn FnMut(usize, usize) + Send)) -> Result<Trace, Failure> {
+    let (client, runtime) = connect(ask)?;
     let start = ask.end - ask.range;
     let points = runtime
         .block_on(client.series(ask.query, (start, ask.end, ask.step), "backtest", page))
@@ -160,6 +188,12 @@ pub struct Source {
     /// The last point: RFC 3339 or Unix seconds; default: now, to the step.
     #[arg(long, requires = "prometheus")]
     pub end: Option<String>,
+    /// Ready times from the cluster instead of --ready-time: PromQL giving each recent pod's
+    /// seconds from creation to Ready, one series per pod, e.g. with kube-state-metrics
+    /// `kube_pod_status_ready_time{namespace="shop"} - kube_pod_created{namespace="shop"}`;
+    /// every pod seen over --range counts once.
+    #[arg(long, requires = "prometheus", conflicts_with_all = ["ready_time", "ready_time_dist", "ready_times"])]
+    pub ready_query: Option<String>,
     /// Also write what was read as a CSV trace (`timestamp,value`; gaps have no row), so that
     /// the run can be repeated offline with --trace and shared; the trace is named after it.
     #[arg(long, requires = "prometheus")]

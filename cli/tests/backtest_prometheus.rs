@@ -71,6 +71,14 @@ fn start() -> Server {
             om.push_str(&format!("split{{pod=\"{pod}\"}} 1 {t}\n"));
         }
     }
+    // Ready times of five pods (kube-state-metrics' ready time less created time, as a gauge).
+    om.push_str("# TYPE ready_seconds gauge\n");
+    for (n, seconds) in [60, 90, 120, 240, 600].iter().enumerate() {
+        for i in 0..=30 {
+            let t = end - 86_400 + (n as i64 * 3600) + i * 60;
+            om.push_str(&format!("ready_seconds{{pod=\"web-{n}\"}} {seconds} {t}\n"));
+        }
+    }
     om.push_str("# EOF\n");
     std::fs::write(dir.join("history.om"), om).unwrap();
     run(
@@ -241,8 +249,28 @@ fn a_trace_from_prometheus_backtests_as_the_file_it_saves() {
 }
 
 #[test]
-fn bad_input_says_what_is_wrong() {
+fn bad_input_says_what_is_wrong_and_ready_times_come_from_the_cluster() {
     let server = start();
+    // Every pod seen over the range counts once, with its ready time.
+    let ready = backtest(
+        &server,
+        r#"load{workload="web"}"#,
+        "password",
+        &[
+            "--range",
+            "2d",
+            "--ready-query",
+            "ready_seconds",
+            "--policy",
+            "hpa",
+            "--peak-pods",
+            "20",
+        ],
+    );
+    assert!(ready.status.success(), "{}", stderr(&ready));
+    let table = String::from_utf8_lossy(&ready.stdout);
+    assert!(table.contains("ready time 5 observed samples"), "{table}");
+
     let mut extra = vec!["--range", "1d"];
     extra.extend_from_slice(POLICIES);
     // Credentials refused: said so, and nothing of the password.

@@ -151,9 +151,11 @@ fn quantile_pods(text: &str) -> Result<(f64, u32), Failure> {
 }
 
 /// The trace `--prometheus` and `--query` read (and `--save-trace` keeps), with a progress bar
-/// over its pages on a terminal.
+/// over its pages on a terminal; and the ready times `--ready-query` reads.
 #[cfg(feature = "prometheus")]
-fn from_prometheus(source: &crate::prometheus::Source) -> Result<Trace, Failure> {
+fn from_prometheus(
+    source: &crate::prometheus::Source,
+) -> Result<(Trace, Option<Vec<f64>>), Failure> {
     let (Some(url), Some(query)) = (&source.prometheus, &source.query) else {
         return Err(bad("give --trace, or --prometheus and --query"));
     };
@@ -211,7 +213,7 @@ fn from_prometheus(source: &crate::prometheus::Source) -> Result<Trace, Failure>
         step,
         name: &name,
     };
-    let trace = crate::prometheus::trace(ask, &mut |done, total| {
+    let trace = crate::prometheus::trace(&ask, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
@@ -219,7 +221,12 @@ fn from_prometheus(source: &crate::prometheus::Source) -> Result<Trace, Failure>
     if let Some(path) = &source.save_trace {
         crate::prometheus::save(&trace, path)?;
     }
-    Ok(trace)
+    let ready = source
+        .ready_query
+        .as_deref()
+        .map(|q| crate::prometheus::ready_times(&ask, q))
+        .transpose()?;
+    Ok((trace, ready))
 }
 
 /// What a run needs, from the flags: the trace, the simulated cluster and the jobs.
@@ -243,16 +250,18 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
         .as_deref()
         .map(|r| Resample::parse(r).map_err(|e| bad(format!("--resample: {e}"))))
         .transpose()?;
-    let trace = match &args.trace {
-        Some(path) => {
-            Trace::from_file_resampled(path, &columns, resample).map_err(|e| bad(e.to_string()))?
-        }
+    let (trace, observed) = match &args.trace {
+        Some(path) => (
+            Trace::from_file_resampled(path, &columns, resample).map_err(|e| bad(e.to_string()))?,
+            None,
+        ),
         #[cfg(feature = "prometheus")]
         None => from_prometheus(&args.source)?,
         #[cfg(not(feature = "prometheus"))]
         None => return Err(bad("give --trace")),
     };
     let ready = match (&args.ready_time, &args.ready_time_dist, &args.ready_times) {
+        _ if observed.is_some() => ReadyTimes::Samples(observed.unwrap_or_default()),
         (Some(t), _, _) => {
             ReadyTimes::Fixed(parse_seconds(t).map_err(|e| bad(format!("--ready-time: {e}")))?)
         }
@@ -262,7 +271,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Failure> {
         (_, _, Some(path)) => ReadyTimes::from_file(path).map_err(bad)?,
         _ => {
             return Err(bad(
-                "give one of --ready-time, --ready-time-dist, --ready-times",
+                "give one of --ready-time, --ready-time-dist, --ready-times (or --ready-query)",
             ))
         }
     };
