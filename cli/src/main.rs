@@ -65,6 +65,11 @@ enum Command {
     Backtest(cmd::backtest::Args),
     /// The scoreboard over a corpus of traces: each policy at the predictive policy's cost.
     Evaluate(cmd::evaluate::Args),
+    /// Every workload of a cluster (its ScaledObjects) backtested from its Prometheus history
+    /// against the HPA at equal cost: which workloads predictive scaling would help, and where it
+    /// would hurt.
+    #[cfg(feature = "serve")]
+    Fleet(cmd::fleet::Args),
     /// What a policy costs: load time, per-call p50 and p99, fuel per call, memory per instance.
     Bench(cmd::bench::Args),
     /// Compiles one module from stdin to stdout for a parent `leadtime` (`leadtime::CompileWorker`).
@@ -125,6 +130,8 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Test(args) => cmd::test_policy::run(args),
         Command::Backtest(args) => cmd::backtest::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
+        #[cfg(feature = "serve")]
+        Command::Fleet(args) => cmd::fleet::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::CompileWorker { settings } => Ok(leadtime::run_compile_worker(&settings)),
     }

@@ -64,6 +64,12 @@ fn start() -> Server {
         let v = 200.0 + 100.0 * (std::f64::consts::TAU * day).sin() + (i % 7) as f64;
         om.push_str(&format!("load{{workload=\"web\"}} {v:.3} {t}\n"));
     }
+    // A second workload without a daily cycle: bursts every few hours.
+    for i in 0..=minutes {
+        let t = end - (minutes - i) * 60;
+        let v = 100.0 + if i % 240 < 20 { 300.0 } else { (i % 13) as f64 };
+        om.push_str(&format!("load{{workload=\"api\"}} {v:.3} {t}\n"));
+    }
     om.push_str("# TYPE split gauge\n");
     for pod in ["a", "b"] {
         for i in 0..=120 {
@@ -299,4 +305,83 @@ fn bad_input_says_what_is_wrong_and_ready_times_come_from_the_cluster() {
         text.contains("returned no data") && text.contains("retention"),
         "{text}"
     );
+}
+
+#[test]
+fn a_fleet_of_scaled_objects_as_kubectl_prints_them() {
+    let server = start();
+    let objects = common::repo("testdata/fleet/scaledobjects.yaml");
+    let (ca, end) = (server.dir.join("ca.crt"), server.end.to_string());
+    let password = server.dir.join("password");
+    let args = [
+        "fleet",
+        objects.to_str().unwrap(),
+        "--prometheus",
+        &server.url,
+        "--prometheus-ca-file",
+        ca.to_str().unwrap(),
+        "--prometheus-username",
+        "leadtime",
+        "--prometheus-password-file",
+        password.to_str().unwrap(),
+        "--range",
+        "4d",
+        "--end",
+        &end,
+        "--json",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let out = leadtime(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !text.contains("unreachable") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<&str> = json["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["workload"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["shop/api", "shop/web"], "{json}");
+    for w in json["workloads"].as_array().unwrap() {
+        // Each against the HPA at its own cost, from the trigger's own settings.
+        assert!(w["days"].as_f64().unwrap() > 3.9, "{w}");
+        assert!(["helps", "hurts", "even", "outside"].contains(&w["verdict"].as_str().unwrap()));
+        let source = if w["workload"] == "shop/web" {
+            "leadtime"
+        } else {
+            "prometheus"
+        };
+        assert_eq!(w["source"], source, "{w}");
+    }
+    let web = json["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["workload"] == "shop/web")
+        .unwrap();
+    assert_eq!(web["ready"], "240s", "readySeconds of the trigger: {web}");
+    // The workload whose query gives two series is named with why; the rest still ran.
+    assert_eq!(json["failed"][0]["workload"], "shop/split", "{json}");
+    assert!(json["failed"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("returned 2 series"));
+    // The cpu trigger is listed as skipped, with why.
+    assert_eq!(json["skipped"][0]["object"], "jobs/batch", "{json}");
+    assert_eq!(json["skipped"][0]["trigger"], "cpu");
+
+    // The table: a row per workload, then the warnings with what was skipped and why.
+    let text = leadtime(&args[..args.len() - 1]);
+    let table = String::from_utf8_lossy(&text.stdout);
+    assert!(table.starts_with("workload"), "{table}");
+    assert!(table.contains("of 2 workloads under-provisioned for less time than the HPA"));
+    assert!(table.contains("shop/split: not backtested:"), "{table}");
+    assert!(table.contains("jobs/batch (cpu trigger): skipped:"), "{table}");
 }

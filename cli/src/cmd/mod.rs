@@ -5,6 +5,8 @@ pub mod bench;
 pub mod cpa;
 pub mod decide;
 pub mod evaluate;
+#[cfg(feature = "serve")]
+pub mod fleet;
 pub mod inspect;
 pub mod new;
 pub mod policies;

@@ -296,3 +296,17 @@ def test_the_bounds_replacement_in_the_docs_carries_one_value_to_both(tmp_path):
     metadata = so["spec"]["triggers"][0]["metadata"]
     assert (metadata["minReplicas"], metadata["maxReplicas"]) == ("3", "7")
     assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (3, 7)
+
+
+def test_the_fleet_fixture_is_what_keda_admits():
+    # testdata/fleet/scaledobjects.yaml stands for `kubectl get scaledobjects -A -o yaml`
+    # (cli/tests/backtest_prometheus.rs replays it with `leadtime fleet`): every item must be a
+    # ScaledObject the API server would have admitted.
+    from conftest import ROOT
+
+    listing = yaml.safe_load((ROOT / "testdata" / "fleet" / "scaledobjects.yaml").read_text())
+    assert listing["kind"] == "List"
+    docs = [(f"scaledobjects.yaml item {i}", item) for i, item in enumerate(listing["items"])]
+    assert len(docs) == 4
+    assert crd.errors(docs) == []
+    assert [e for _, d in docs for e in _by_hand(d)] == []
