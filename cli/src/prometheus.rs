@@ -202,6 +202,24 @@ pub struct Source {
     pub connection: Connection,
 }
 
+/// What came back short of what was asked: `Some` note when the trace starts more than a day
+/// after the range's start (Prometheus' retention, or the series is younger).
+pub fn shortfall(ask: &Ask<'_>, trace: &Trace) -> Option<String> {
+    let asked = ask.end - ask.range;
+    let got = trace.start_ms.div_euclid(1000);
+    (got - asked > 86_400).then(|| {
+        format!(
+            "asked for {:.1} days of history, Prometheus had {:.1} (from {}): its retention, or \
+             the series is younger",
+            ask.range as f64 / 86_400.0,
+            (ask.end - got) as f64 / 86_400.0,
+            chrono::DateTime::from_timestamp(got, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        )
+    })
+}
+
 /// Writes `trace` as `leadtime backtest --trace` reads it: one row per point with a value.
 pub fn save(trace: &Trace, path: &std::path::Path) -> Result<(), Failure> {
     let mut text = String::from("timestamp,value\n");

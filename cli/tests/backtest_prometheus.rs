@@ -279,6 +279,16 @@ fn bad_input_says_what_is_wrong_and_ready_times_come_from_the_cluster() {
 
     let mut extra = vec!["--range", "1d"];
     extra.extend_from_slice(POLICIES);
+    // More than Prometheus holds: what came back is said, and the run goes on with it.
+    let mut long = vec!["--range", "10d"];
+    long.extend_from_slice(POLICIES);
+    let short = backtest(&server, r#"load{workload="web"}"#, "password", &long);
+    assert!(short.status.success(), "{}", stderr(&short));
+    assert!(
+        stderr(&short).contains("asked for 10.0 days of history, Prometheus had 4.0"),
+        "{}",
+        stderr(&short)
+    );
     // Credentials refused: said so, and nothing of the password.
     let refused = backtest(&server, r#"load{workload="web"}"#, "wrong", &extra);
     assert!(!refused.status.success());

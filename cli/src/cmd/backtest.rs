@@ -218,6 +218,9 @@ fn from_prometheus(
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
+    if let Some(note) = crate::prometheus::shortfall(&ask, &trace) {
+        tracing::warn!("{note}");
+    }
     if let Some(path) = &source.save_trace {
         crate::prometheus::save(&trace, path)?;
     }

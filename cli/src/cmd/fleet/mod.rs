@@ -259,6 +259,9 @@ fn backtest(
             span_ms as f64 / 86_400_000.0
         ));
     }
+    if let Some(note) = crate::prometheus::shortfall(ask, &trace) {
+        notes.push(note);
+    }
     if trace.gaps > 0 {
         notes.push(format!(
             "{} points missing in Prometheus (gaps)",
