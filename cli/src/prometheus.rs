@@ -114,7 +114,9 @@ fn connect(ask: &Ask<'_>) -> Result<(Prometheus, tokio::runtime::Runtime), Failu
 /// once, with its last value (`last_over_time` of the query over the range, 5-minute steps).
 pub fn ready_times(ask: &Ask<'_>, query: &str) -> Result<Vec<f64>, Failure> {
     let (client, runtime) = connect(ask)?;
-    let over_range = format!("last_over_time(({query})[{}s:5m])", ask.range);
+    // Evaluated at the range's end (`@`, Prometheus 2.25+), so that a past range reads its own
+    // pods.
+    let over_range = format!("last_over_time(({query})[{}s:5m] @ {})", ask.range, ask.end);
     let seconds: Vec<f64> = runtime
         .block_on(client.instant(&over_range, "backtest"))
         .map_err(|e| fetch_failure(ask.url, e))

@@ -11,8 +11,9 @@ from typing import List, Tuple
 
 from . import _native, fleet
 from .backtest import BacktestFrame, backtest, load_trace
-from .errors import BadRequestError, LeadtimeError, PolicyError
+from .errors import BadRequestError, LeadtimeError, PolicyError, PrometheusError
 from .policy import Policy
+from .prometheus import from_prometheus, ready_times_from_prometheus
 from .schedule import Schedule
 
 #: The package's version: the engine's and the command line's, built from the same workspace.
@@ -38,10 +39,13 @@ __all__ = [
     "LeadtimeError",
     "Policy",
     "PolicyError",
+    "PrometheusError",
     "Schedule",
     "Trace",
     "backtest",
     "builtins",
+    "from_prometheus",
+    "ready_times_from_prometheus",
     "fleet",
     "load_trace",
 ]

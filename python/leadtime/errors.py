@@ -26,3 +26,9 @@ class PolicyError(LeadtimeError):
 
 class BadRequestError(LeadtimeError, ValueError):
     """A request, trace or setting that is not valid (kind ``bad-request``)."""
+
+
+class PrometheusError(LeadtimeError, OSError):
+    """Prometheus could not give a trace: ``kind`` is the client's (``unreachable``,
+    ``timeout``, ``api`` (e.g. HTTP 401: the credentials), ``several-series``, ``no-data``,
+    ``bad-query``, ``too-large``, ``credentials``)."""

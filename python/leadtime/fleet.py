@@ -321,3 +321,38 @@ def summarize(results: pd.DataFrame, matched: pd.DataFrame, labels: Iterable[str
             row["worse_workloads"] = sorted(worse["workload"].tolist())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def from_prometheus(
+    url: str,
+    queries: Mapping[str, str],
+    policies: Sequence[PolicySpec] = ("predictive", "hpa"),
+    *,
+    range: Any = "14d",
+    step: Any = "1m",
+    end: Any = None,
+    connection: Optional[Mapping[str, Any]] = None,
+    timeout: float = 60.0,
+    on_error: str = "raise",
+    **settings: Any,
+) -> FleetResult:
+    """:func:`backtest` of every workload of ``queries`` (a workload's name to the PromQL of its
+    load), each trace read from the Prometheus at ``url`` over ``range`` ending at ``end``
+    (default now), as :func:`leadtime.from_prometheus` reads one (``connection``: its
+    ``ca_file``, ``username``, ``headers``...). Traces are read here, then shipped to the
+    executor as arrays; a workload that cannot be read raises, or with ``on_error="skip"`` is
+    recorded in ``.errors`` (kind ``several-series``, ``no-data``...) and the rest runs."""
+    from . import prometheus
+
+    if on_error not in ("raise", "skip"):
+        raise BadRequestError(f"on_error is 'raise' or 'skip', not {on_error!r}", "bad-request")
+    read, failed = prometheus.traces(url, queries, range=range, step=step, end=end, timeout=timeout, **dict(connection or {}))
+    if failed and on_error == "raise":
+        name, error = next(iter(failed.items()))
+        raise type(error)(f"workload {name}: {error.message}", error.kind) from error
+    if not read:
+        raise BadRequestError(f"no workload could be read from {url}: {[f'{n}: {e}' for n, e in failed.items()]}", "bad-request")
+    result = backtest(read, policies, on_error=on_error, **settings)
+    unread = pd.DataFrame([{"workload": n, "kind": e.kind, "message": e.message} for n, e in failed.items()], columns=["workload", "kind", "message"])
+    result.errors = pd.concat([unread, result.errors], ignore_index=True) if len(unread) else result.errors
+    return result

@@ -16,7 +16,7 @@ pub fn error_kinds() -> Vec<&'static str> {
 }
 
 /// A `leadtime.errors` exception of class `class`, with `kind` and the message.
-fn raise(class: &str, kind: &str, message: String) -> PyErr {
+pub fn raise(class: &str, kind: &str, message: String) -> PyErr {
     Python::attach(|py| {
         let made = py
             .import(ERRORS_MODULE)

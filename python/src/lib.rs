@@ -6,6 +6,7 @@ mod backtest;
 mod convert;
 mod interrupt;
 mod policy;
+mod prometheus;
 mod trace;
 
 use pyo3::prelude::*;
@@ -20,6 +21,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backtest::check_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(builtins, m)?)?;
     m.add_function(wrap_pyfunction!(parse_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(prometheus::prometheus_series, m)?)?;
+    m.add_function(wrap_pyfunction!(prometheus::prometheus_ready_times, m)?)?;
     m.add("ERROR_KINDS", convert::error_kinds())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
