@@ -117,7 +117,8 @@ pub fn table(rows: &[PolicyResult]) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
+/// Text made safe inside HTML (elements and attribute values).
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

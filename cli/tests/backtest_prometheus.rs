@@ -323,8 +323,11 @@ fn a_fleet_of_scaled_objects_as_kubectl_prints_them() {
     let objects = common::repo("testdata/fleet/scaledobjects.yaml");
     let (ca, end) = (server.dir.join("ca.crt"), server.end.to_string());
     let password = server.dir.join("password");
+    let report = server.dir.join("report");
     let args = [
         "fleet",
+        "--report",
+        report.to_str().unwrap(),
         objects.to_str().unwrap(),
         "--prometheus",
         &server.url,
@@ -386,6 +389,20 @@ fn a_fleet_of_scaled_objects_as_kubectl_prints_them() {
     // The cpu trigger is listed as skipped, with why.
     assert_eq!(json["skipped"][0]["object"], "jobs/batch", "{json}");
     assert_eq!(json["skipped"][0]["trigger"], "cpu");
+    // The report: the fleet's table linking each workload's own backtest report.
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for (name, file) in [("shop/web", "shop_web.html"), ("shop/api", "shop_api.html")] {
+        assert!(
+            index.contains(&format!("<a href=\"{file}\">{name}</a>")),
+            "{index}"
+        );
+        let page = std::fs::read_to_string(report.join(file)).unwrap();
+        assert!(page.contains("<svg") && page.contains(name), "{file}");
+    }
+    assert!(
+        index.contains("jobs/batch (cpu trigger): skipped"),
+        "{index}"
+    );
 
     // The table: a row per workload, then the warnings with what was skipped and why.
     let text = leadtime(&args[..args.len() - 1]);
@@ -393,5 +410,8 @@ fn a_fleet_of_scaled_objects_as_kubectl_prints_them() {
     assert!(table.starts_with("workload"), "{table}");
     assert!(table.contains("of 2 workloads under-provisioned for less time than the HPA"));
     assert!(table.contains("shop/split: not backtested:"), "{table}");
-    assert!(table.contains("jobs/batch (cpu trigger): skipped:"), "{table}");
+    assert!(
+        table.contains("jobs/batch (cpu trigger): skipped:"),
+        "{table}"
+    );
 }

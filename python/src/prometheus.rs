@@ -46,10 +46,9 @@ impl<'py> FromPyObject<'_, 'py> for Connection {
             key: &str,
         ) -> PyResult<Option<T>> {
             match dict.get_item(key)? {
-                Some(v) if !v.is_none() => v
-                    .extract()
-                    .map(Some)
-                    .map_err(|_| bad_request(format!("connection setting `{key}` has the wrong type"))),
+                Some(v) if !v.is_none() => v.extract().map(Some).map_err(|_| {
+                    bad_request(format!("connection setting `{key}` has the wrong type"))
+                }),
                 _ => Ok(None),
             }
         }
@@ -95,7 +94,11 @@ impl Connection {
 /// A fetch error as `leadtime.PrometheusError`, its kind the client's (`unreachable`, `api`,
 /// `several-series`, `no-data`...).
 fn prometheus_error(url: &str, e: FetchError) -> PyErr {
-    raise("PrometheusError", e.kind(), format!("prometheus {url}: {e}"))
+    raise(
+        "PrometheusError",
+        e.kind(),
+        format!("prometheus {url}: {e}"),
+    )
 }
 
 /// Runs `call` on a client of `url` without the GIL.
@@ -104,11 +107,16 @@ fn with_client<T: Send>(
     url: &str,
     connection: Connection,
     timeout: f64,
-    call: impl for<'a> FnOnce(&'a Prometheus) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, FetchError>> + Send + 'a>>
-        + Send,
+    call: impl for<'a> FnOnce(
+            &'a Prometheus,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, FetchError>> + Send + 'a>,
+        > + Send,
 ) -> PyResult<T> {
     if !(timeout.is_finite() && timeout > 0.0) {
-        return Err(bad_request(format!("timeout must be above 0 seconds, got {timeout}")));
+        return Err(bad_request(format!(
+            "timeout must be above 0 seconds, got {timeout}"
+        )));
     }
     let access = connection.access()?;
     let bounds = Bounds {
@@ -118,8 +126,14 @@ fn with_client<T: Send>(
         series: 10_000,
         cache_entries: 1,
     };
-    let client = Prometheus::connect(url, Duration::from_secs_f64(timeout), Duration::ZERO, bounds, &access)
-        .map_err(|e| bad_request(e.to_string()))?;
+    let client = Prometheus::connect(
+        url,
+        Duration::from_secs_f64(timeout),
+        Duration::ZERO,
+        bounds,
+        &access,
+    )
+    .map_err(|e| bad_request(e.to_string()))?;
     py.detach(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -146,7 +160,9 @@ pub fn prometheus_series(
     timeout: f64,
 ) -> PyResult<(Vec<i64>, Vec<f64>)> {
     if step < 1 {
-        return Err(bad_request(format!("step must be a second or more, got {step}s")));
+        return Err(bad_request(format!(
+            "step must be a second or more, got {step}s"
+        )));
     }
     let query = query.to_string();
     let points = with_client(py, url, connection, timeout, move |client| {
@@ -177,5 +193,8 @@ pub fn prometheus_ready_times(
     let seconds = with_client(py, url, connection, timeout, move |client| {
         Box::pin(async move { client.instant(&over_range, "python").await })
     })?;
-    Ok(seconds.into_iter().filter(|s| s.is_finite() && *s >= 0.0).collect())
+    Ok(seconds
+        .into_iter()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .collect())
 }

@@ -52,6 +52,10 @@ pub struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Write an HTML report into this directory: `index.html` with the fleet's table, linking
+    /// each workload's own backtest report (charts over time, the Pareto chart).
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// One workload's outcome.
@@ -75,6 +79,9 @@ struct Row {
     verdict: &'static str,
     /// What the reader should know (too little history for a daily cycle...).
     notes: Vec<String>,
+    /// Its report's file name in the --report directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<String>,
 }
 
 /// A workload that could not be backtested, and why.
@@ -137,6 +144,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             now - now.rem_euclid(step)
         }
     };
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::new("io", format!("--report {}: {e}", dir.display())))?;
+    }
     let mut access = leadtime_prometheus::Access::default();
     args.connection.clone().apply(&mut access);
     let engine = super::engine(&Limits::default())?;
@@ -163,7 +174,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             step,
             name: &w.name,
         };
-        match backtest(&engine, &ask, w, fallback_ready, warmup_ms) {
+        match backtest(
+            &engine,
+            &ask,
+            w,
+            fallback_ready,
+            warmup_ms,
+            args.report.as_deref(),
+        ) {
             Ok(row) => rows.push(row),
             Err(e) => failed.push(Failed {
                 workload: w.name.clone(),
@@ -188,6 +206,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         );
     } else {
         print!("{}", table(&rows, &failed, &skipped));
+    }
+    if let Some(dir) = &args.report {
+        let path = dir.join("index.html");
+        std::fs::write(&path, index_html(&rows, &failed, &skipped))
+            .map_err(|e| Failure::new("io", format!("writing {}: {e}", path.display())))?;
+        if !args.json {
+            eprintln!("report: {}", path.display());
+        }
     }
     Ok(if rows.is_empty() {
         ExitCode::from(1)
@@ -232,6 +258,7 @@ fn backtest(
     w: &Workload,
     fallback_ready: f64,
     warmup_ms: i64,
+    report: Option<&std::path::Path>,
 ) -> Result<Row, Failure> {
     let trace = crate::prometheus::trace(ask, &mut |_, _| {})?;
     let (ready, ready_text) = match (&w.ready_query, w.ready_seconds) {
@@ -289,6 +316,35 @@ fn backtest(
         .iter()
         .find(|m| m.policy == w.policy && m.against == "hpa")
         .and_then(|m| m.against_under_provisioned_pct);
+    let report = match report {
+        Some(dir) => {
+            // A file name from the workload's name: its letters, digits, `-` and `.` only.
+            let file: String = w
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+                + ".html";
+            let html = simulate::report::html(&simulate::report::Input {
+                trace: &trace,
+                config: &config,
+                backtest: &main,
+                sweep: Some(&sweep.results),
+                matched: Some(&matched),
+            });
+            let path = dir.join(&file);
+            std::fs::write(&path, html)
+                .map_err(|e| Failure::new("io", format!("writing {}: {e}", path.display())))?;
+            Some(file)
+        }
+        None => None,
+    };
     let verdict = match at_cost {
         None => "outside",
         Some(h) if (h - mine.under_provisioned_pct).abs() < 0.05 => "even",
@@ -311,7 +367,55 @@ fn backtest(
         },
         verdict,
         notes,
+        report,
     })
+}
+
+/// The fleet report's `index.html`: the table, each workload linked to its own report, and the
+/// warnings.
+fn index_html(rows: &[Row], failed: &[Failed], skipped: &[Skipped]) -> String {
+    use simulate::report::escape;
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>leadtime fleet</title>\
+         <style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}\
+         td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}\
+         td:first-child,th:first-child{text-align:left}.helps{color:#1a7f37}.hurts{color:#c62828}\
+         </style></head><body>\n<h1>leadtime fleet</h1>\n<p>Each workload's policy against the HPA \
+         at the same cost (the HPA's target swept, its curve read at the policy's pod-hours), \
+         largest cut in under-provisioned time first.</p>\n<table><tr><th>workload</th><th>from</th>\
+         <th>days</th><th>under-prov %</th><th>HPA same cost %</th><th>HPA today %</th>\
+         <th>pod-hours</th><th>verdict</th></tr>\n",
+    );
+    for r in rows {
+        let name = match &r.report {
+            Some(file) => format!("<a href=\"{}\">{}</a>", escape(file), escape(&r.workload)),
+            None => escape(&r.workload),
+        };
+        h.push_str(&format!(
+            "<tr><td>{name}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td><td>{:.2}</td>\
+             <td>{:+.1}%</td><td class=\"{}\">{}</td></tr>\n",
+            r.source,
+            r.days,
+            r.under_provisioned_pct,
+            r.hpa_at_equal_cost_pct
+                .map_or("-".into(), |v| format!("{v:.2}")),
+            r.hpa_under_provisioned_pct,
+            r.pod_hours_change_pct,
+            r.verdict,
+            r.verdict
+        ));
+    }
+    h.push_str("</table>\n");
+    let text = table(rows, failed, skipped);
+    if let Some((_, warnings)) = text.split_once("\nwarnings:\n") {
+        h.push_str("<h2>Warnings</h2>\n<ul>\n");
+        for line in warnings.lines() {
+            h.push_str(&format!("<li>{}</li>\n", escape(line.trim())));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</body></html>\n");
+    h
 }
 
 /// The table: one row per workload, then warnings (where it hurts first), failures and what
