@@ -84,6 +84,9 @@ pub struct Config {
     pub schedule: Option<leadtime_schedule::Schedule>,
     /// Whether decisions go through `schedule`.
     pub scheduled: bool,
+    /// Most threads a run takes (its jobs run in parallel); `None`: one per core. A fleet of
+    /// runs in parallel gives each one thread, so that N workers run about N times as fast.
+    pub threads: Option<usize>,
 }
 
 impl Config {
@@ -104,6 +107,7 @@ impl Config {
             record_series: false,
             schedule: None,
             scheduled: true,
+            threads: None,
         }
     }
 
@@ -782,10 +786,10 @@ pub fn run(
 ) -> Result<Backtest> {
     config.validate()?;
     let grid = Grid::new(trace, config)?;
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(jobs.len().max(1));
+    let workers = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, jobs.len().max(1));
     let next = AtomicUsize::new(0);
     let runs: Mutex<Vec<Option<Result<Run>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|scope| {

@@ -294,9 +294,19 @@ def backtest(
     time_column: Optional[str] = None,
     value_column: Optional[str] = None,
     resample: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> BacktestFrame:
     """Backtests ``policies`` on ``trace`` against the oracle, as ``leadtime backtest`` with the
-    same flags (docs/backtest.md): one row per policy, then the oracle's.
+    same flags: one row per policy, then the oracle's, with the columns ``policy``,
+    ``under_provisioned_pct`` (time short of capacity), ``unmet_demand_pct``, ``pod_hours``,
+    ``oracle_pod_hours``, ``cost_vs_oracle``, ``scale_events``, ``mean_replicas``,
+    ``peak_replicas``, ``policy_us_p50``/``policy_us_p99`` (measured call times) and
+    ``policy_errors``.
+
+    ``trace`` is a CSV path, a pandas Series with a DatetimeIndex, a DataFrame (its time column
+    found as the CLI finds it, or ``time_column=``), a 1-D NumPy array with ``step=`` (and
+    ``start=``), or a ``Trace`` (``load_trace``, ``from_prometheus``). ``policies`` are built-in
+    names or ``.wasm``/``.wat`` paths, optionally ``"label=policy"``.
 
     Size pods with one of ``capacity_per_pod``, ``peak_pods`` or ``pods_at_quantile=(Q, N)``;
     give one of ``ready_time`` (fixed), ``ready_time_dist`` (``"lognormal:2m,5m"``) or
@@ -307,7 +317,8 @@ def backtest(
     ``NAME`` without it and ``NAME+schedule`` with it, and with events the rows have
     ``event_under_provisioned_pct``. With ``sweep``, each policy also runs over its QoS knob
     (``.sweep``) and is compared with the others at equal cost (``.matched``). ``series=False`` keeps no per-decision series
-    (then ``.report`` has no time charts). The policies run with the GIL released.
+    (then ``.report`` has no time charts). The policies run with the GIL released, on up to
+    ``threads`` threads (default one per core); Ctrl-C stops the run at its next decision.
     """
     native_trace = load_trace(
         trace, step=step, start=start, name=name, time_column=time_column, value_column=value_column, resample=resample
@@ -357,6 +368,7 @@ def backtest(
         schedule=None if schedule is None else Schedule.of(schedule).text,
         sweep=bool(sweep),
         record_series=bool(series),
+        threads=None if threads is None else int(threads),
     )
     out = json.loads(native.json())
     frame = BacktestFrame(_frame(out["results"], RESULT_COLUMNS))

@@ -109,7 +109,7 @@ pub fn check_schedule(kind: &str, value: &str) -> PyResult<String> {
 #[pyo3(signature = (
     trace, jobs, *, capacity_per_pod, ready, seed=1, interval=None, lookback=None,
     target_utilization=1.0, warmup=None, min_replicas=1, max_replicas=None, behavior=None,
-    schedule=None, sweep=false, record_series=true,
+    schedule=None, sweep=false, record_series=true, threads=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn backtest(
@@ -129,6 +129,7 @@ pub fn backtest(
     schedule: Option<String>,
     sweep: bool,
     record_series: bool,
+    threads: Option<usize>,
 ) -> PyResult<PyBacktest> {
     if jobs.is_empty() {
         return Err(bad_request("give at least one policy"));
@@ -150,6 +151,10 @@ pub fn backtest(
             Behavior::parse(&text).map_err(|e| bad_request(format!("behavior: {e}")))?;
     }
     config.record_series = record_series;
+    if threads == Some(0) {
+        return Err(bad_request("threads must be 1 or more"));
+    }
+    config.threads = threads;
     config.schedule = schedule
         .map(|text| schedule_from("text", &text))
         .transpose()?;

@@ -290,3 +290,13 @@ def test_ctrl_c_stops_a_backtest_at_once(root: Path) -> None:
             child.kill()
     assert "interrupted" in out and "finished" not in out, (out, err)
     assert "again 2" in out, (out, err)
+
+
+def test_threads_change_how_fast_not_what(root: Path) -> None:
+    trace = root / "testdata" / "traces" / "art_daily_small_noise.csv"
+    columns = ["policy", "under_provisioned_pct", "pod_hours", "scale_events"]
+    one = pd.DataFrame(leadtime.backtest(trace, ["predictive", "hpa"], ready_time="5m", peak_pods=20, threads=1))[columns]
+    every = pd.DataFrame(leadtime.backtest(trace, ["predictive", "hpa"], ready_time="5m", peak_pods=20))[columns]
+    pd.testing.assert_frame_equal(one, every)
+    with pytest.raises(leadtime.BadRequestError, match="threads must be 1 or more"):
+        leadtime.backtest(trace, ["hpa"], ready_time="5m", peak_pods=20, threads=0)

@@ -140,8 +140,13 @@ def test_a_trace_refused_where_the_fleet_is_called_is_skipped_too(traces: List[P
 def test_progress_prints_to_stderr(traces: List[Path], capsys: pytest.CaptureFixture[str]) -> None:
     fleet = {f"w{i}": read(traces[0]).iloc[:600] for i in range(3)}
     leadtime.fleet.backtest(fleet, ["hpa"], baseline=None, ready_time="5m", capacity_per_pod=100.0, max_workers=1, chunksize=1, progress=True)
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[-1] == "fleet: 3/3 workloads (100%), 0 failed", lines
+    err = capsys.readouterr().err
+    try:
+        import tqdm  # noqa: F401  (where installed, the bar is tqdm's)
+
+        assert "3/3" in err, err
+    except ImportError:
+        assert err.splitlines()[-1] == "fleet: 3/3 workloads (100%), 0 failed", err
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ pub struct Args {
     #[command(flatten)]
     connection: Connection,
     /// The scaler's config file: its `defaults` stand under every leadtime trigger's metadata,
-    /// as in `leadtime serve`.
+    /// as in `leadtime serve`; without it, the shipped config's (`policy: predictive`).
     #[arg(long)]
     config: Option<PathBuf>,
     /// How much history to read per workload, ending at --end.
@@ -108,7 +108,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
                 .settings
                 .defaults
         }
-        None => BTreeMap::new(),
+        // As the shipped scaler config (serve/deploy/scaler.yaml) sets them: a trigger that
+        // names no policy runs the predictive one.
+        None => BTreeMap::from([("policy".to_string(), "predictive".to_string())]),
     };
     let mut workloads = Vec::new();
     let mut skipped = Vec::new();
