@@ -149,6 +149,7 @@ fn with_client<T: Send>(
 /// pages: its times (Unix ms) and values, gaps left out.
 #[pyfunction]
 #[pyo3(signature = (url, query, start, end, step, connection, timeout=60.0))]
+#[allow(clippy::too_many_arguments)] // the Python function's keyword arguments
 pub fn prometheus_series(
     py: Python<'_>,
     url: &str,
