@@ -385,7 +385,24 @@ fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
 /// `.wat` text as a module's binary.
 #[cfg(feature = "wat")]
 fn parse_wat(text: &str) -> Result<Vec<u8>> {
-    wat::parse_str(text).map_err(Error::invalid)
+    wat::parse_str(text).map_err(|e| Error::invalid(one_line(&e.to_string())))
+}
+
+/// wat's error as one line: it renders a snippet under the message over several lines, which
+/// the host's logs and tables would show escaped (`\n`); the place is kept as line and column.
+#[cfg(feature = "wat")]
+fn one_line(rendered: &str) -> String {
+    let mut lines = rendered.lines();
+    let message = lines.next().unwrap_or_default().trim();
+    let place = lines
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|p| {
+            let (rest, column) = p.rsplit_once(':')?;
+            let (_, line) = rest.rsplit_once(':')?;
+            Some(format!(" (line {line}, column {column})"))
+        })
+        .unwrap_or_default();
+    format!("{message}{place}")
 }
 
 /// Without the `wat` feature, text is refused with what to do instead.
@@ -544,6 +561,24 @@ mod tests {
         assert_eq!(dir.files().len(), 1, "{:?}", dir.files());
         let engine = Engine::builder().cache_dir(&dir.0).build().unwrap();
         assert_eq!(decisions(&engine), expected);
+    }
+
+    #[cfg(feature = "wat")]
+    #[test]
+    fn a_wat_error_is_one_line_with_its_place() {
+        let engine = Engine::new(&Limits::default()).unwrap();
+        let text =
+            "(module\n  (func (export \"f\") (result i32)\n    i32.const 1\n    i32.bogus))\n";
+        let err = engine
+            .load(Source::bytes("bad.wat", text.as_bytes()), Params::new())
+            .err()
+            .expect("not wat");
+        let report = err.report();
+        assert!(!report.contains('\n'), "{report}");
+        assert!(
+            report.contains("unknown operator or unexpected token (line 4, column 5)"),
+            "{report}"
+        );
     }
 
     #[test]
