@@ -42,6 +42,17 @@ pub fn engine_error(e: Error) -> PyErr {
     raise(class, kind.as_str(), e.report())
 }
 
+/// [`engine_error`] of loading the policy `name` (a built-in, a path, or the name given with
+/// bytes): the message starts with it, so that a fleet's or a notebook's error says which.
+pub fn load_error(e: Error, name: &str) -> PyErr {
+    let class = if e.kind() == ErrorKind::BadRequest {
+        "BadRequestError"
+    } else {
+        "PolicyError"
+    };
+    raise(class, e.kind().as_str(), format!("{name}: {}", e.report()))
+}
+
 /// A request, trace or setting that is not valid, as `leadtime.BadRequestError`.
 pub fn bad_request(message: impl ToString) -> PyErr {
     raise("BadRequestError", "bad-request", message.to_string())

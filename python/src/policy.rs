@@ -74,6 +74,10 @@ impl PyPolicy {
         let builtin = spec
             .as_deref()
             .is_some_and(|s| matches!(Source::parse(s), Source::Builtin(_)));
+        let shown = spec
+            .clone()
+            .or_else(|| name.clone())
+            .unwrap_or_else(|| "<bytes>".into());
         // Compiling takes tens to hundreds of milliseconds: other threads run meanwhile.
         let policy = py
             .detach(|| {
@@ -85,7 +89,7 @@ impl PyPolicy {
                 };
                 engine.load(source, params)
             })
-            .map_err(engine_error)?;
+            .map_err(|e| convert::load_error(e, &shown))?;
         Ok(PyPolicy {
             policy: Mutex::new(policy),
             builtin,

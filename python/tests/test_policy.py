@@ -227,3 +227,16 @@ def test_the_version_is_the_command_lines(cli: Path) -> None:
     printed = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True).stdout
     assert printed.split() == ["leadtime", leadtime.__version__]
     assert "__version__" in leadtime.__all__
+
+
+def test_load_errors_name_the_policy(tmp_path: Path) -> None:
+    bad = tmp_path / "mine.wat"
+    bad.write_text("(module\n  (func (export \"f\") (result i32)\n    i32.bogus))\n")
+    with pytest.raises(leadtime.PolicyError) as by_path:
+        leadtime.Policy(str(bad))
+    assert str(bad) in by_path.value.message and "line 3, column 5" in by_path.value.message
+    assert "\\n" not in by_path.value.message
+    with pytest.raises(leadtime.PolicyError, match="^invalid-module: team-a/scaler: "):
+        leadtime.Policy(b"\0asm\x01\0\0\0garbage", name="team-a/scaler")
+    with pytest.raises(leadtime.PolicyError, match="no-such-policy"):
+        leadtime.Policy("no-such-policy")
