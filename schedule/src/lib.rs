@@ -444,7 +444,7 @@ impl<'de> Deserialize<'de> for Zone {
         let name = String::deserialize(d)?;
         Tz::from_str(&name).map(Zone).map_err(|_| {
             serde::de::Error::custom(format!(
-                "`{name}` is not an IANA time zone (e.g. Europe/Berlin, Asia/Shanghai, UTC)"
+                "timezone `{name}` is not an IANA time zone (e.g. Europe/Berlin, Asia/Shanghai, UTC)"
             ))
         })
     }
@@ -461,8 +461,21 @@ impl<'de> Deserialize<'de> for Pattern {
                 "cron `{text}` must have 5 fields (minute hour day-of-month month day-of-week)"
             )));
         }
-        let cron = Cron::from_str(&text)
-            .map_err(|e| serde::de::Error::custom(format!("cron `{text}`: {e}")))?;
+        let cron = Cron::from_str(&text).map_err(|e| {
+            // croner says what is wrong ("Number out of bounds"), not where: each field is tried
+            // alone to name it.
+            const FIELDS: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+            let fields: Vec<&str> = text.split_whitespace().collect();
+            let culprit = (0..5).find(|&i| {
+                let mut alone = ["*"; 5];
+                alone[i] = fields[i];
+                Cron::from_str(&alone.join(" ")).is_err()
+            });
+            let field = culprit
+                .map(|i| format!(" in its {} field `{}`", FIELDS[i], fields[i]))
+                .unwrap_or_default();
+            serde::de::Error::custom(format!("cron `{text}`{field}: {e}"))
+        })?;
         Ok(Pattern(text, Box::new(cron)))
     }
 }
@@ -531,6 +544,34 @@ impl<'de> Deserialize<'de> for Span {
 
 impl File {
     fn build(self) -> Result<Schedule, ScheduleError> {
+        if self.windows.is_empty() && self.events.is_empty() {
+            return Err(ScheduleError(
+                "no `windows` and no `events`: an empty schedule changes nothing (an empty file, \
+                 or its entries under another key?)"
+                    .into(),
+            ));
+        }
+        // Reasons and the report name windows and events: two of one name could not be told
+        // apart there.
+        for (kind, names) in [
+            (
+                "windows",
+                self.windows.iter().map(|w| &w.name).collect::<Vec<_>>(),
+            ),
+            (
+                "events",
+                self.events.iter().map(|e| &e.name).collect::<Vec<_>>(),
+            ),
+        ] {
+            for (i, name) in names.iter().enumerate() {
+                if let Some(first) = names[..i].iter().position(|n| n == name) {
+                    return Err(ScheduleError(format!(
+                        "{kind}[{i}] `{name}`: the name of {kind}[{first}] too; names tell them \
+                         apart in reasons and reports"
+                    )));
+                }
+            }
+        }
         let default_zone = self.timezone.map_or(Tz::UTC, |z| z.0);
         let mut schedule = Schedule::default();
         for (i, w) in self.windows.into_iter().enumerate() {

@@ -196,10 +196,10 @@ fn bad_schedules_say_what_and_where() {
             "windows:\n  - name: a\n    cron: \"* 25 * * *\"\n    min: 1\n",
             &["windows[0]: cron `* 25 * * *`", "line 2"],
         ),
-        ("timezone: Mars/Olympus\n", &["`Mars/Olympus` is not an IANA time zone"]),
+        ("timezone: Mars/Olympus\n", &["timezone `Mars/Olympus` is not an IANA time zone"]),
         (
             "windows:\n  - name: a\n    cron: \"* * * * *\"\n    timezone: Europe/Berln\n    min: 1\n",
-            &["windows[0]: `Europe/Berln` is not an IANA time zone", "line 2"],
+            &["windows[0]: timezone `Europe/Berln` is not an IANA time zone", "line 2"],
         ),
         (
             "windows:\n  - name: a\n    cron: \"* * * * *\"\n    mni: 1\n",
@@ -351,4 +351,31 @@ fn a_file_may_wrap_the_block_in_schedule_and_errors_keep_their_lines() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown field `extra`"), "{e}");
+}
+
+#[test]
+fn an_empty_schedule_a_repeated_name_and_a_bad_cron_field_are_said() {
+    for (text, want) in [
+        ("", "no `windows` and no `events`"),
+        ("timezone: UTC\n", "no `windows` and no `events`"),
+        (
+            "windows:\n  - {name: day, cron: '* 9-17 * * *', min: 3}\n  - {name: day, cron: '* 1 * * *', max: 5}\n",
+            "windows[1] `day`: the name of windows[0] too",
+        ),
+        (
+            "events:\n  - {name: sale, start: 2026-12-24 20:00, duration: 2h, min: 9}\n  - {name: sale, start: 2026-12-25 20:00, duration: 2h, min: 9}\n",
+            "events[1] `sale`: the name of events[0] too",
+        ),
+        (
+            "windows:\n  - {name: a, cron: '* 25 * * *', min: 3}\n",
+            "in its hour field `25`",
+        ),
+        (
+            "windows:\n  - {name: a, cron: '* * * 13 *', min: 3}\n",
+            "in its month field `13`",
+        ),
+    ] {
+        let e = Schedule::parse(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
 }
