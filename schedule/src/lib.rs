@@ -211,18 +211,25 @@ impl Schedule {
             if !e.raised(now_ms, lead_ms) {
                 continue;
             }
-            let floor = match e.need {
-                Need::Pods(n) => n,
+            let (floor, source) = match e.need {
+                Need::Pods(n) => (n, e.to_string()),
                 Need::Factor(f) => {
                     let pods = (f64::from(usual(i)) * f).ceil();
                     // Never NaN or past u32 (factors are checked finite and positive).
-                    pods.clamp(0.0, f64::from(u32::MAX)) as u32
+                    let pods = pods.clamp(0.0, f64::from(u32::MAX)) as u32;
+                    // The count multiplied is what ran when the floor went up, a window's floor
+                    // included: said, since it can be well above what the load needed then.
+                    let why = format!(
+                        "{e}: {f} x the {} pods running when it was raised",
+                        usual(i)
+                    );
+                    (pods, why)
                 }
             };
             if bounds.min.as_ref().is_none_or(|a| floor > a.replicas) {
                 bounds.min = Some(Applied {
                     replicas: floor,
-                    source: e.to_string(),
+                    source,
                 });
             }
         }

@@ -379,3 +379,21 @@ fn an_empty_schedule_a_repeated_name_and_a_bad_cron_field_are_said() {
         assert!(e.contains(want), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn a_factor_events_reason_says_what_it_multiplied() {
+    let s = Schedule::parse(
+        "timezone: UTC\nevents:\n  - {name: sale, start: 2026-12-24 20:00, duration: 2h, factor: 3}\n",
+    )
+    .unwrap();
+    let during = s.events[0].start + 60_000;
+    let bounds = s.bounds_at(during, std::time::Duration::ZERO, 6);
+    let min = bounds.min.expect("a floor during the event");
+    assert_eq!(min.replicas, 18);
+    assert!(
+        min.source
+            .contains("3 x the 6 pods running when it was raised"),
+        "{}",
+        min.source
+    );
+}
