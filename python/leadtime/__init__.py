@@ -5,10 +5,8 @@ them on demand traces, from pandas and NumPy (docs/python.md).
 >>> rows = leadtime.backtest("nyc_taxi.csv", ["predictive", "hpa"], ready_time="5m", peak_pods=20)
 """
 
-from __future__ import annotations
-
-from typing import List, Tuple
-
+# No `from __future__ import annotations` here: it would bind `annotations` in the package's
+# namespace (the annotations below are valid at run time from Python 3.9).
 from . import _native, fleet
 from .backtest import BacktestFrame, backtest, load_trace
 from .errors import BadRequestError, LeadtimeError, PolicyError, PrometheusError
@@ -20,13 +18,13 @@ from .schedule import Schedule
 __version__: str = _native.__version__
 
 #: Every error kind the engine reports (``LeadtimeError.kind``), in its stable order.
-ERROR_KINDS: Tuple[str, ...] = tuple(_native.ERROR_KINDS)
+ERROR_KINDS: tuple[str, ...] = tuple(_native.ERROR_KINDS)
 
 #: A checked demand trace on its grid (``load_trace`` makes one).
 Trace = _native.Trace
 
 
-def builtins() -> List[Tuple[str, str]]:
+def builtins() -> list[tuple[str, str]]:
     """The built-in policies as ``(name, summary)``, the default first."""
     return list(_native.builtins())
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import _native
 from .backtest import Duration, seconds
+from .errors import LeadtimeError
 
 #: A time: a datetime (with a zone), a pandas Timestamp, RFC 3339 text or Unix seconds.
 When = Union[str, _dt.datetime, pd.Timestamp, int, float, None]
@@ -118,20 +119,16 @@ def traces(
     end: When = None,
     timeout: float = 60.0,
     **connection: Any,
-) -> Tuple[Dict[str, _native.Trace], Dict[str, Exception]]:
+) -> Tuple[Dict[str, _native.Trace], Dict[str, "LeadtimeError"]]:
     """Every workload's trace (``queries`` maps a workload's name to its load's PromQL), all
     ending at the same instant; and the workloads that could not be read, with why."""
     last = _unix(end, max(_seconds(step, "step"), 1))
     read: Dict[str, _native.Trace] = {}
-    failed: Dict[str, Exception] = {}
+    failed: Dict[str, LeadtimeError] = {}
     for name, query in queries.items():
         try:
             read[name] = from_prometheus(url, query, range=range, step=step, end=last, name=name, timeout=timeout, **connection)
-        except Exception as error:  # a LeadtimeError, kept for the caller to raise or record
-            from .errors import LeadtimeError
-
-            if not isinstance(error, LeadtimeError):
-                raise
+        except LeadtimeError as error:  # kept for the caller to raise or record
             failed[name] = error
     return read, failed
 
