@@ -92,15 +92,7 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A client of `ask`'s Prometheus for one command, and the runtime its calls run on.
 fn connect(ask: &Ask<'_>) -> Result<(Prometheus, tokio::runtime::Runtime), Failure> {
-    let bounds = Bounds {
-        concurrency: 1,
-        per_tenant: 1,
-        // A page of 10,000 points is ~300 KiB as JSON; room for labels, and for a pod per
-        // series in the ready times.
-        body_bytes: 64 << 20,
-        series: 10_000,
-        cache_entries: 1,
-    };
+    let bounds = Bounds::one_caller();
     let client = Prometheus::connect(ask.url, PAGE_TIMEOUT, Duration::ZERO, bounds, &ask.access)
         .map_err(|e| Failure::new("bad-request", format!("--prometheus: {e}")))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -202,6 +194,26 @@ pub struct Source {
     pub save_trace: Option<PathBuf>,
     #[command(flatten)]
     pub connection: Connection,
+}
+
+/// The last point, Unix seconds: `--end` (RFC 3339 or Unix seconds), else now to the `step`.
+pub fn end(text: Option<&str>, step: i64) -> Result<i64, Failure> {
+    match text {
+        Some(text) => leadtime_backtest::parse_time(text)
+            .map(|ms| ms.div_euclid(1000))
+            .ok_or_else(|| {
+                Failure::new(
+                    "bad-request",
+                    format!("--end: `{text}` is neither RFC 3339 nor Unix seconds"),
+                )
+            }),
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            Ok(now - now.rem_euclid(step.max(1)))
+        }
+    }
 }
 
 /// What came back short of what was asked: `Some` note when the trace starts more than a day

@@ -289,6 +289,14 @@ fn bad_input_says_what_is_wrong_and_ready_times_come_from_the_cluster() {
         "{}",
         stderr(&short)
     );
+    // Too little history for a daily cycle: said, and the run goes on.
+    let day = backtest(&server, r#"load{workload="web"}"#, "password", &extra);
+    assert!(day.status.success(), "{}", stderr(&day));
+    assert!(
+        stderr(&day).contains("under the two days the predictive policy learns a daily cycle from"),
+        "{}",
+        stderr(&day)
+    );
     // Credentials refused: said so, and nothing of the password.
     let refused = backtest(&server, r#"load{workload="web"}"#, "wrong", &extra);
     assert!(!refused.status.success());

@@ -231,16 +231,20 @@ pub(crate) fn wasmtime_config(limits: &Limits, modes: &Modes) -> Config {
         )));
     }
     if !modes.signal_traps || (modes.pooled() && modes.pool_bounds_checks) {
-        // Checks in code: without guard pages nothing past a memory's size needs to be
-        // inaccessible, so wasmtime neither protects a pool slot's pages on reset nor
-        // unprotects them on growth, and a memory reserves only what the limits allow.
-        config
-            .signals_based_traps(false)
-            .memory_guard_size(0)
-            .guard_before_linear_memory(false)
-            .memory_reservation(limits.memory_bytes.min(wasm32_memory_bytes()) as u64);
+        checks_in_code(&mut config, limits);
     }
     config
+}
+
+/// Checks in code: without guard pages nothing past a memory's size needs to be inaccessible,
+/// so wasmtime neither protects a pool slot's pages on reset nor unprotects them on growth, and
+/// a memory reserves only what the limits allow.
+fn checks_in_code(config: &mut Config, limits: &Limits) {
+    config
+        .signals_based_traps(false)
+        .memory_guard_size(0)
+        .guard_before_linear_memory(false)
+        .memory_reservation(limits.memory_bytes.min(wasm32_memory_bytes()) as u64);
 }
 
 /// The config a compile worker builds code with: the engine's, without the instance pool (which
@@ -251,11 +255,7 @@ pub(crate) fn compile_config(limits: &Limits, modes: &Modes) -> Config {
     let mut config = wasmtime_config(limits, &plain);
     if modes.pooled() && modes.pool_bounds_checks {
         // The pooled engine's checks-in-code layout, which `wasmtime_config` sets only for a pool.
-        config
-            .signals_based_traps(false)
-            .memory_guard_size(0)
-            .guard_before_linear_memory(false)
-            .memory_reservation(limits.memory_bytes.min(wasm32_memory_bytes()) as u64);
+        checks_in_code(&mut config, limits);
     }
     config
 }

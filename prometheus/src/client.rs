@@ -116,6 +116,21 @@ pub struct Bounds {
     pub cache_entries: usize,
 }
 
+impl Bounds {
+    /// For one caller reading long ranges (a backtest, a notebook): one call at a time, answers
+    /// up to 64 MiB and 10,000 series (a page of 10,000 points is ~300 KiB as JSON; a pod per
+    /// series in ready times), nothing cached.
+    pub fn one_caller() -> Bounds {
+        Bounds {
+            concurrency: 1,
+            per_tenant: 1,
+            body_bytes: 64 << 20,
+            series: 10_000,
+            cache_entries: 1,
+        }
+    }
+}
+
 impl Default for Bounds {
     /// The scaler's defaults (its `limits.prometheus*` and `limits.cacheEntries`).
     fn default() -> Self {
@@ -209,16 +224,9 @@ impl Prometheus {
         chunk: Chunk,
         tenant: &str,
     ) -> Result<Range, FetchError> {
-        let qs = form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", query)
-            .append_pair("start", &chunk.start.to_string())
-            .append_pair("end", &chunk.end.to_string())
-            .append_pair("step", &chunk.step.to_string())
-            .append_pair("timeout", &self.prometheus_timeout())
-            .finish();
         let mut sums = Sums::default();
         let envelope = self
-            .get(&format!("/api/v1/query_range?{qs}"), tenant, &mut sums)
+            .get(&self.range_path(query, chunk), tenant, &mut sums)
             .await?;
         if envelope.series == 0 {
             return Err(FetchError::NoData(query.to_string()));
@@ -244,15 +252,8 @@ impl Prometheus {
         let chunks = crate::chunks(start, end, step.max(1));
         let mut one = OneSeries::default();
         for (i, chunk) in chunks.iter().enumerate() {
-            let qs = form_urlencoded::Serializer::new(String::new())
-                .append_pair("query", query)
-                .append_pair("start", &chunk.start.to_string())
-                .append_pair("end", &chunk.end.to_string())
-                .append_pair("step", &chunk.step.to_string())
-                .append_pair("timeout", &self.prometheus_timeout())
-                .finish();
             let envelope = self
-                .get(&format!("/api/v1/query_range?{qs}"), tenant, &mut one)
+                .get(&self.range_path(query, *chunk), tenant, &mut one)
                 .await?;
             if envelope.series > 1 || one.labels.len() > 1 {
                 return Err(FetchError::SeveralSeries {
@@ -347,6 +348,18 @@ impl Prometheus {
     /// Answers held in the instant-query cache.
     pub fn cached_answers(&self) -> usize {
         self.lock().len()
+    }
+
+    /// The `query_range` path of `query` over `chunk`.
+    fn range_path(&self, query: &str, chunk: Chunk) -> String {
+        let qs = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", query)
+            .append_pair("start", &chunk.start.to_string())
+            .append_pair("end", &chunk.end.to_string())
+            .append_pair("step", &chunk.step.to_string())
+            .append_pair("timeout", &self.prometheus_timeout())
+            .finish();
+        format!("/api/v1/query_range?{qs}")
     }
 
     /// The call's timeout as Prometheus' own `timeout` parameter, so that it stops evaluating

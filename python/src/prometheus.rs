@@ -119,13 +119,7 @@ fn with_client<T: Send>(
         )));
     }
     let access = connection.access()?;
-    let bounds = Bounds {
-        concurrency: 1,
-        per_tenant: 1,
-        body_bytes: 64 << 20,
-        series: 10_000,
-        cache_entries: 1,
-    };
+    let bounds = Bounds::one_caller();
     let client = Prometheus::connect(
         url,
         Duration::from_secs_f64(timeout),

@@ -171,21 +171,7 @@ fn from_prometheus(
     if step < 1 {
         return Err(bad(format!("--step: {} is under a second", source.step)));
     }
-    let end = match &source.end {
-        Some(text) => simulate::parse_time(text)
-            .map(|ms| ms.div_euclid(1000))
-            .ok_or_else(|| {
-                bad(format!(
-                    "--end: `{text}` is neither RFC 3339 nor Unix seconds"
-                ))
-            })?,
-        None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            now - now.rem_euclid(step)
-        }
-    };
+    let end = crate::prometheus::end(source.end.as_deref(), step)?;
     let name = source
         .save_trace
         .as_deref()
@@ -220,6 +206,13 @@ fn from_prometheus(
     bar.finish_and_clear();
     if let Some(note) = crate::prometheus::shortfall(&ask, &trace) {
         tracing::warn!("{note}");
+    }
+    let days = (trace.end_ms() - trace.start_ms) as f64 / 86_400_000.0;
+    if days < 2.0 {
+        tracing::warn!(
+            "{days:.1} days of history: under the two days the predictive policy learns a daily \
+             cycle from, so it answers reactively on this workload"
+        );
     }
     if let Some(path) = &source.save_trace {
         crate::prometheus::save(&trace, path)?;

@@ -131,21 +131,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     }
     let fallback_ready = seconds("--ready-time", &args.ready_time)?;
     let warmup_ms = (seconds("--warmup", &args.warmup)? * 1000.0) as i64;
-    let end = match &args.end {
-        Some(text) => simulate::parse_time(text)
-            .map(|ms| ms.div_euclid(1000))
-            .ok_or_else(|| {
-                bad(format!(
-                    "--end: `{text}` is neither RFC 3339 nor Unix seconds"
-                ))
-            })?,
-        None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            now - now.rem_euclid(step)
-        }
-    };
+    let end = crate::prometheus::end(args.end.as_deref(), step)?;
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::new("io", format!("--report {}: {e}", dir.display())))?;
