@@ -228,7 +228,7 @@ impl Spec {
 }
 
 /// A parameter value: a number, `true`/`false`, or the text itself.
-pub fn parse_param(value: &str) -> Param {
+fn parse_param(value: &str) -> Param {
     match value {
         "true" => Param::Bool(true),
         "false" => Param::Bool(false),

@@ -215,30 +215,16 @@ fn prometheus_trigger(
     if !(threshold.is_finite() && threshold > 0.0) {
         return Err(format!("`threshold` {threshold} is not above 0"));
     }
-    let mut params = Params::new();
-    for (key, value) in defaults {
-        if let Some(name) = key.strip_prefix("param.") {
-            params.insert(
-                name.to_string(),
-                leadtime_serve::metadata::parse_param(value),
-            );
-        }
-    }
-    Ok(Workload {
-        name: name.to_string(),
-        query: query.trim().to_string(),
-        target_per_pod: threshold,
-        ready_seconds: None,
-        ready_query: None,
-        policy: defaults
-            .get("policy")
-            .cloned()
-            .unwrap_or_else(|| "predictive".into()),
-        params,
-        min,
-        max,
-        source: "prometheus",
-    })
+    // The trigger as leadtime's would carry it, read by the scaler's own parser with the
+    // defaults under it (their policy, params and ready time).
+    let as_leadtime: HashMap<String, String> = [
+        ("query".to_string(), query.trim().to_string()),
+        ("targetPerPod".to_string(), threshold.to_string()),
+    ]
+    .into();
+    let mut workload = leadtime_trigger(name, &as_leadtime, defaults, min, max)?;
+    workload.source = "prometheus";
+    Ok(workload)
 }
 
 /// An entry of a plain list: `{name, query, targetPerPod, readySeconds, min, max}`.
